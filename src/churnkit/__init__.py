@@ -1,0 +1,3 @@
+"""churnkit: churn prediction, customer lifetime value and segmentation for non-contractual retail."""
+
+__version__ = "0.1.0"

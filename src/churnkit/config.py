@@ -1,0 +1,198 @@
+"""Typed, validated configuration read from YAML.
+
+One `Config` object carries everything a run needs: where the inputs are and how their columns map to
+the canonical names, the as-of date and horizon, and the settings of each pipeline stage. Unknown keys
+and wrong types stop with a `ConfigError` naming the key; command-line flags override file values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from churnkit.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class AmountFrom(_Strict):
+    """Derive `amount` as quantity × unit price (one row per order line)."""
+
+    quantity: str
+    unit_price: str
+
+
+class TableInput(_Strict):
+    """One input table: its file and how its source columns map to canonical names."""
+
+    path: str | None = None
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="canonical name → source column name (identity when absent)"
+    )
+    amount_from: AmountFrom | None = None
+    cancel_prefix: str | None = Field(
+        None, description="order ids starting with this are cancellations (returns)"
+    )
+    timestamp_format: str | None = Field(
+        None, description="strptime format; ISO 8601 (with or without offset) when absent"
+    )
+    timezone: str = Field("UTC", description="zone of timestamps written without an offset")
+    delimiter: str | None = None
+    encoding: str | None = Field(None, description="CSV encoding, e.g. latin-1; UTF-8 when absent")
+
+
+class InputsConfig(_Strict):
+    transactions: TableInput = Field(default_factory=TableInput)
+    events: TableInput = Field(default_factory=TableInput)
+    customers: TableInput = Field(default_factory=TableInput)
+
+
+class FeaturesConfig(_Strict):
+    windows: list[int] = Field(default_factory=lambda: [30, 90, 180, 365])
+    session_gap_minutes: int = Field(30, gt=0)
+
+
+class TrainingConfig(_Strict):
+    """Rolling-origin snapshots: how many as-of dates back from the latest fully observed one, and their spacing."""
+
+    n_snapshots: int = Field(6, ge=1)
+    spacing_days: int = Field(30, ge=1)
+    seed: int = 0
+
+
+class ModelsConfig(_Strict):
+    btyd: Literal["bgnbd", "pareto", "mbgnbd"] = "bgnbd"
+    penalizer: float = Field(0.0, ge=0)
+    spend_penalizer: float = Field(0.0, ge=0)
+    clv_months: int = Field(12, ge=1)
+    annual_discount_rate: float = Field(0.10, ge=0)
+    calibration: Literal["auto", "isotonic", "sigmoid", "none"] = "auto"
+    clv_objective: Literal["auto", "tweedie", "two_part"] = "auto"
+    champion: Literal["best", "boosted", "btyd"] = Field(
+        "best", description="which churn model scores: the one with the better backtest AUC, or a fixed one"
+    )
+
+
+class SegmentsConfig(_Strict):
+    rfm_bins: int = Field(5, ge=2)
+    segment_map: list[dict[str, Any]] | None = None
+    n_clusters: int | None = Field(None, ge=2)
+    k_range: tuple[int, int] = (3, 8)
+    value_quantiles: tuple[float, float] = (0.5, 0.8)
+    risk_thresholds: tuple[float, float] = (0.3, 0.6)
+    action_grid: dict[str, str] | None = Field(
+        None, description='"value_tier/risk_tier" → action, e.g. {"high/high": "win-back offer"}'
+    )
+
+
+class TargetingConfig(_Strict):
+    save_rate: float = Field(
+        0.2, gt=0, le=1, description="share of contacted would-be churners a campaign keeps"
+    )
+
+
+class TrackingConfig(_Strict):
+    tracking_uri: str | None = None
+    experiment: str = "churnkit"
+    registered_model: str = "churnkit"
+
+
+class Config(_Strict):
+    inputs: InputsConfig = Field(default_factory=InputsConfig)
+    as_of: dt.date | None = None
+    horizon_days: int = Field(90, gt=0)
+    engine: Literal["duckdb", "spark"] = "duckdb"
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    segments: SegmentsConfig = Field(default_factory=SegmentsConfig)
+    targeting: TargetingConfig = Field(default_factory=TargetingConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _parse_date(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            try:
+                return dt.date.fromisoformat(v.strip())
+            except ValueError as e:
+                raise ValueError(f"expected a date like 2024-01-31, got {v!r}") from e
+        return v
+
+    def flat(self) -> dict[str, str]:
+        """The configuration flattened to dotted keys (MLflow params)."""
+        out: dict[str, str] = {}
+
+        def walk(prefix: str, value: Any) -> None:
+            if isinstance(value, dict) and value:
+                for k, v in value.items():
+                    walk(f"{prefix}.{k}" if prefix else str(k), v)
+            else:
+                out[prefix] = "" if value is None else str(value)
+
+        walk("", self.model_dump(mode="json"))
+        return out
+
+
+def _format_error(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{key}'"
+    return f"{source}: invalid value for '{key}': {first['msg']}"
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
+    """Read a YAML config (or defaults) and apply overrides given as dotted keys, e.g. ``horizon_days=60``.
+
+    Relative input paths in the file are resolved against the file's folder. Overrides that are None are ignored.
+    """
+    data: dict[str, Any] = {}
+    source = "configuration"
+    if path is not None:
+        p = Path(path)
+        source = str(p)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {p}") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"cannot read config file {p}: {e}") from None
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p}: expected a mapping of keys at the top level")
+        _resolve_paths(data, p.parent)
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = data
+        *parents, last = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_error(e, source)) from None
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+    inputs = data.get("inputs")
+    if not isinstance(inputs, dict):
+        return
+    for table in inputs.values():
+        if isinstance(table, dict) and isinstance(table.get("path"), str):
+            raw = table["path"]
+            if ":" in raw.split("/")[0] and not Path(raw).is_absolute():
+                continue  # a pseudo-path such as cdnow:master
+            if not Path(raw).is_absolute():
+                table["path"] = str((base / raw).resolve())
