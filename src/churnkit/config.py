@@ -80,7 +80,7 @@ class ModelsConfig(_Strict):
 
 
 class SegmentsConfig(_Strict):
-    rfm_bins: int = Field(5, ge=2)
+    rfm_bins: int = Field(5, ge=2, le=9)
     segment_map: list[dict[str, Any]] | None = None
     n_clusters: int | None = Field(None, ge=2)
     k_range: tuple[int, int] = (3, 8)

@@ -1,0 +1,39 @@
+"""Stage 4 — segments: RFM scores and named segments, behavioural clusters, value × risk actions,
+and segment transitions between two as-of dates. See ``docs/segments.md``."""
+
+from churnkit.segments.actions import DEFAULT_ACTION_GRID, TIERS, action_grid, recommended_actions
+from churnkit.segments.clusters import DEFAULT_CLUSTER_FEATURES, BehaviourClusters, name_clusters
+from churnkit.segments.rfm import (
+    DEFAULT_SEGMENT_MAP,
+    SEGMENT_ORDER,
+    UNMATCHED_SEGMENT,
+    RFMScorer,
+    assign_segments,
+    quantile_scores,
+    rfm_scores,
+    rfm_segments,
+    validate_segment_map,
+)
+from churnkit.segments.transitions import NOT_IN_BASE, plot_transitions, segment_transitions
+
+__all__ = [
+    "DEFAULT_ACTION_GRID",
+    "DEFAULT_CLUSTER_FEATURES",
+    "DEFAULT_SEGMENT_MAP",
+    "NOT_IN_BASE",
+    "SEGMENT_ORDER",
+    "TIERS",
+    "UNMATCHED_SEGMENT",
+    "BehaviourClusters",
+    "RFMScorer",
+    "action_grid",
+    "assign_segments",
+    "name_clusters",
+    "plot_transitions",
+    "quantile_scores",
+    "recommended_actions",
+    "rfm_scores",
+    "rfm_segments",
+    "segment_transitions",
+    "validate_segment_map",
+]
