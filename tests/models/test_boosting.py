@@ -1,0 +1,303 @@
+"""LightGBM churn and CLV models on a small seeded synthetic training table with a known signal."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.isotonic import IsotonicRegression
+
+from churnkit.errors import DataTooShortError, InputError, ModelError
+from churnkit.models.boosting import (
+    CalibrationWarning,
+    ChurnClassifier,
+    CLVRegressor,
+    SigmoidCalibrator,
+    time_holdout,
+)
+from churnkit.models.metrics import churn_metrics, clv_metrics
+
+FEATURES = ["days_since_last_purchase", "orders_90d", "revenue_365d", "country", "sessions_30d"]
+DATES = ("2024-01-01", "2024-04-01", "2024-07-01")
+ONE_THREAD = {"num_threads": 1}
+"""For tests that do not check the defaults: OpenMP threads crawl on busy shared cores."""
+
+
+def make_table(n: int = 1500, dates=DATES, seed: int = 0) -> pd.DataFrame:
+    """Stacked snapshots: churn rises with days since purchase and in UK, falls with recent orders."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for as_of in dates:
+        days = rng.exponential(60, n).round()
+        orders = rng.poisson(1.5, n)
+        revenue = rng.gamma(2.0, 50, n) * (1 + orders)
+        country = rng.choice(np.array(["DE", "FR", "UK"], dtype=object), n)
+        sessions = rng.poisson(3, n).astype(float)
+        sessions[rng.random(n) < 0.2] = np.nan
+        logit = -0.5 + 0.025 * (days - 60) - 0.5 * orders + 0.8 * (country == "UK")
+        churned = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+        spend = rng.gamma(2.0, revenue / 8 + 10)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "days_since_last_purchase": days,
+                    "orders_90d": orders,
+                    "revenue_365d": revenue,
+                    "country": pd.Series(country, dtype="str"),
+                    "sessions_30d": sessions,
+                    "churned": churned,
+                    "future_revenue": np.where(churned == 1, 0.0, spend),
+                    "as_of": pd.Timestamp(as_of),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    return make_table()
+
+
+@pytest.fixture(scope="module")
+def future() -> pd.DataFrame:
+    """Later, unseen customers to score."""
+    return make_table(n=2000, dates=("2024-10-01",), seed=1)
+
+
+@pytest.fixture(scope="module")
+def churn_model(table) -> ChurnClassifier:
+    return ChurnClassifier().fit(table[FEATURES], table["churned"], time_index=table["as_of"])
+
+
+@pytest.fixture(scope="module")
+def clv_model(table) -> CLVRegressor:
+    return CLVRegressor().fit(table[FEATURES], table["future_revenue"], time_index=table["as_of"])
+
+
+# --- time-based held-out fold ----------------------------------------------------------------
+
+
+def test_time_holdout_holds_out_the_latest_as_of():
+    t = pd.Series(pd.to_datetime(["2024-03-01", "2024-01-01", "2024-02-01", "2024-03-01", "2024-01-01"]))
+    train, valid = time_holdout(t)
+    assert valid.tolist() == [True, False, False, True, False]
+    assert train.tolist() == [False, True, True, False, True]
+    train, valid = time_holdout(t, n_valid_dates=2)
+    assert valid.tolist() == [True, False, True, True, False]
+    # purged: training as-of dates at least 40 days before the first held-out date
+    train, valid = time_holdout(t, gap_days=40)
+    assert train.tolist() == [False, True, False, False, True]
+
+
+def test_time_holdout_needs_two_dates():
+    with pytest.raises(DataTooShortError, match="more than 1 distinct as-of"):
+        time_holdout(pd.Series(pd.to_datetime(["2024-01-01"] * 3)))
+    with pytest.raises(DataTooShortError, match="no training rows"):
+        time_holdout(pd.to_datetime(["2024-01-01", "2024-01-10"]), gap_days=30)
+
+
+def test_fit_holds_out_the_latest_snapshot(churn_model, table):
+    assert churn_model.valid_start_ == pd.Timestamp("2024-07-01")
+    assert churn_model.train_end_ == pd.Timestamp("2024-04-01")
+    assert churn_model.n_valid_ == int((table["as_of"] == "2024-07-01").sum())
+    assert churn_model.n_train_ + churn_model.n_valid_ == len(table)
+
+
+def test_latest_snapshot_never_grows_trees(table):
+    """Scrambling the held-out labels leaves the trees untouched (without early stopping)."""
+    scrambled = table["churned"].copy()
+    latest = table["as_of"] == table["as_of"].max()
+    scrambled[latest] = 1 - scrambled[latest]
+    kwargs = {
+        "calibration": "none",
+        "early_stopping_rounds": None,
+        "num_boost_round": 30,
+        "params": ONE_THREAD,
+    }
+    a = ChurnClassifier(**kwargs).fit(table[FEATURES], table["churned"], time_index=table["as_of"])
+    b = ChurnClassifier(**kwargs).fit(table[FEATURES], scrambled, time_index=table["as_of"])
+    assert a.booster_.model_to_string() == b.booster_.model_to_string()
+
+
+# --- ChurnClassifier -------------------------------------------------------------------------
+
+
+def test_churn_model_finds_the_signal_and_is_calibrated(churn_model, future):
+    p = churn_model.predict_proba(future[FEATURES])
+    assert p.shape == (len(future),)
+    assert np.all((p > 0) & (p < 1))
+    m = churn_metrics(future["churned"], p)
+    assert m["churn_auc"] > 0.75
+    assert m["churn_ece"] < 0.05
+    assert churn_model.best_iteration_ < churn_model.num_boost_round  # early stopping kicked in
+    assert churn_model.booster_.current_iteration() == churn_model.best_iteration_
+
+
+def test_calibration_choice_is_measured_and_recorded(churn_model):
+    assert churn_model.calibration_ in {"isotonic", "sigmoid"}
+    scores = churn_model.calibration_scores_
+    assert set(scores) == {"isotonic", "sigmoid", "none"}
+    other = "sigmoid" if churn_model.calibration_ == "isotonic" else "isotonic"
+    assert scores[churn_model.calibration_]["brier"] <= scores[other]["brier"] + 1e-4
+
+
+def test_explicit_calibrations(table, future):
+    X, y, t = table[FEATURES], table["churned"], table["as_of"]
+    iso = ChurnClassifier(calibration="isotonic", params=ONE_THREAD).fit(X, y, time_index=t)
+    assert iso.calibration_ == "isotonic" and isinstance(iso.calibrator_, IsotonicRegression)
+    none = ChurnClassifier(calibration="none", params=ONE_THREAD).fit(X, y, time_index=t)
+    assert none.calibrator_ is None and none.calibration_scores_ == {}
+    np.testing.assert_allclose(none.predict_proba(future[FEATURES]), none.predict_raw(future[FEATURES]))
+
+
+def test_same_seed_gives_bit_identical_models(churn_model, table, future):
+    again = ChurnClassifier().fit(table[FEATURES], table["churned"], time_index=table["as_of"])
+    assert again.booster_.model_to_string() == churn_model.booster_.model_to_string()
+    assert np.array_equal(again.predict_proba(future[FEATURES]), churn_model.predict_proba(future[FEATURES]))
+
+
+def test_pickle_roundtrip_is_identical(churn_model, future):
+    loaded = pickle.loads(pickle.dumps(churn_model))
+    X = future[FEATURES]
+    assert np.array_equal(loaded.predict_proba(X), churn_model.predict_proba(X))
+    pd.testing.assert_frame_equal(loaded.contributions(X), churn_model.contributions(X))
+
+
+def test_categories_are_learned_and_unseen_levels_are_missing(churn_model, future):
+    assert churn_model.categorical_features_ == ["country"]
+    assert churn_model.categories_ == {"country": ["DE", "FR", "UK"]}
+    X = future[FEATURES].head(5).copy()
+    unseen, missing = X.copy(), X.copy()
+    unseen["country"] = ["XX", "Mars", "XX", "??", "XX"]
+    missing["country"] = None
+    p_unseen = churn_model.predict_proba(unseen)
+    assert np.all(np.isfinite(p_unseen))
+    np.testing.assert_array_equal(p_unseen, churn_model.predict_proba(missing))
+
+
+def test_scoring_maps_strings_the_same_whatever_the_dtype_or_column_order(churn_model, future):
+    X = future[FEATURES]
+    as_object = X.astype({"country": object})
+    as_category = X.astype({"country": pd.CategoricalDtype(["UK", "FR", "DE", "ES"])})
+    reordered = X[FEATURES[::-1]]
+    expected = churn_model.predict_proba(X)
+    for other in (as_object, as_category, reordered):
+        np.testing.assert_array_equal(churn_model.predict_proba(other), expected)
+
+
+def test_contributions_are_log_odds_without_bias(churn_model, future):
+    X = future[FEATURES].iloc[10:20]
+    contrib = churn_model.contributions(X)
+    assert list(contrib.columns) == churn_model.feature_names_
+    assert contrib.index.equals(X.index)
+    with_bias = churn_model.contributions(X, include_bias=True)
+    raw = churn_model.booster_.predict(churn_model._encode(X), raw_score=True)
+    np.testing.assert_allclose(with_bias.sum(axis=1).to_numpy(), raw, rtol=1e-9, atol=1e-9)
+    # the strongest driver in the synthetic data is the recency
+    assert churn_model.feature_importance().index[0] == "days_since_last_purchase"
+
+
+def test_scoring_errors(churn_model, future):
+    with pytest.raises(ModelError, match="lacks: sessions_30d"):
+        churn_model.predict_proba(future[FEATURES].drop(columns="sessions_30d"))
+    bad = future[FEATURES].astype({"orders_90d": object})
+    bad.loc[bad.index[0], "orders_90d"] = "many"
+    with pytest.raises(ModelError, match="'orders_90d' must be numeric"):
+        churn_model.predict_proba(bad)
+    with pytest.raises(NotFittedError):
+        ChurnClassifier().predict_proba(future[FEATURES])
+
+
+def test_fit_input_errors(table):
+    X, y, t = table[FEATURES], table["churned"], table["as_of"]
+    with pytest.raises(InputError, match="'churned' is a key or label"):
+        ChurnClassifier().fit(table[[*FEATURES, "churned"]], y, time_index=t)
+    with pytest.raises(InputError, match="'when' has type datetime"):
+        ChurnClassifier().fit(table[FEATURES].assign(when=t), y, time_index=t)
+    with pytest.raises(InputError, match="0 or 1"):
+        ChurnClassifier().fit(X, y * 2, time_index=t)
+    one_date = table["as_of"] == table["as_of"].max()
+    with pytest.raises(DataTooShortError, match="distinct as-of"):
+        ChurnClassifier().fit(X[one_date], y[one_date], time_index=t[one_date])
+    with pytest.raises(ValueError, match="unknown calibration"):
+        ChurnClassifier(calibration="platt").fit(X, y, time_index=t)
+
+
+def test_one_class_held_out_fold_warns_and_stays_uncalibrated(table):
+    y = table["churned"].copy()
+    y[table["as_of"] == table["as_of"].max()] = 0
+    with pytest.warns(CalibrationWarning, match="only one churn class"):
+        model = ChurnClassifier(num_boost_round=20, params=ONE_THREAD).fit(
+            table[FEATURES], y, time_index=table["as_of"]
+        )
+    assert model.calibration_ == "none"
+
+
+def test_sigmoid_calibrator_recovers_a_logistic_curve():
+    rng = np.random.default_rng(5)
+    s = rng.normal(size=4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-(2 * s - 1)))).astype(int)
+    cal = SigmoidCalibrator().fit(s, y)
+    assert cal.coef_ == pytest.approx(2, abs=0.25)
+    assert cal.intercept_ == pytest.approx(-1, abs=0.15)
+    # a falling curve is flattened to constant when the slope must be non-negative
+    flat = SigmoidCalibrator(increasing=True).fit(-s, y)
+    assert flat.coef_ == 0.0
+
+
+# --- CLVRegressor ----------------------------------------------------------------------------
+
+
+def test_clv_model_picks_and_records_an_objective(clv_model):
+    assert clv_model.objective_ in {"tweedie", "two_part"}
+    assert set(clv_model.selection_scores_) == {"tweedie", "two_part"}
+    scores = clv_model.selection_scores_
+    chosen, other = clv_model.objective_, ({"tweedie", "two_part"} - {clv_model.objective_}).pop()
+    gap = scores[chosen]["clv_gini_norm"] - scores[other]["clv_gini_norm"]
+    assert gap > 0.01 or (abs(gap) <= 0.01 and scores[chosen]["clv_mae"] <= scores[other]["clv_mae"])
+    expected_keys = {"tweedie"} if chosen == "tweedie" else {"buy", "spend"}
+    assert set(clv_model.boosters_) == expected_keys == set(clv_model.best_iterations_)
+
+
+def test_clv_predictions_are_non_negative_and_rank_customers(clv_model, future):
+    pred = clv_model.predict(future[FEATURES])
+    assert pred.shape == (len(future),) and np.all(pred >= 0)
+    m = clv_metrics(future["future_revenue"], pred)
+    assert m["clv_gini_norm"] > 0.4
+    assert m["clv_spearman"] > 0.3
+
+
+def test_two_part_and_negative_targets(table, future):
+    y = table["future_revenue"].copy()
+    y.iloc[:50] = -5.0  # net returns in the window: trained as 0
+    model = CLVRegressor(objective="two_part", params=ONE_THREAD).fit(
+        table[FEATURES], y, time_index=table["as_of"]
+    )
+    assert model.objective_ == "two_part" and set(model.boosters_) == {"buy", "spend"}
+    assert set(model.selection_scores_) == {"two_part"}
+    pred = model.predict(future[FEATURES])
+    assert np.all(pred >= 0)
+    loaded = pickle.loads(pickle.dumps(model))
+    assert np.array_equal(loaded.predict(future[FEATURES]), pred)
+
+
+def test_clv_same_seed_bit_identical_and_auto_keeps_what_it_measured(clv_model, table, future):
+    again = CLVRegressor(objective=clv_model.objective_).fit(
+        table[FEATURES], table["future_revenue"], time_index=table["as_of"]
+    )
+    assert again.selection_scores_[again.objective_] == clv_model.selection_scores_[clv_model.objective_]
+    assert np.array_equal(again.predict(future[FEATURES]), clv_model.predict(future[FEATURES]))
+
+
+def test_clv_errors(table):
+    X, t = table[FEATURES], table["as_of"]
+    with pytest.raises(DataTooShortError, match="no training row has any future revenue"):
+        CLVRegressor().fit(X, np.zeros(len(X)), time_index=t)
+    with pytest.raises(ValueError, match="unknown objective"):
+        CLVRegressor(objective="poisson").fit(X, table["future_revenue"], time_index=t)
+    with pytest.raises(NotFittedError):
+        CLVRegressor().predict(X)

@@ -1,0 +1,161 @@
+"""Churn reasons on hand-built contribution tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnkit.models.reasons import NO_SIGNAL, readable_name, top_reasons
+
+
+def _one(feature: str, value) -> str:
+    """The phrase of a single feature with a positive contribution."""
+    X = pd.DataFrame({feature: pd.Series([value], dtype=object if isinstance(value, str) else None)})
+    return top_reasons(pd.DataFrame({feature: [1.0]}), X).iloc[0]
+
+
+@pytest.fixture
+def tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    index = pd.Index(["c1", "c2", "c3"], name="customer_id")
+    X = pd.DataFrame(
+        {
+            "days_since_last_visit": [45.0, 3.0, 10.0],
+            "revenue_trend": [-3 / 7, 0.0, 0.2],  # recent 40 vs prior 100 -> down 60%
+            "frequency": [0, 4, 2],
+            "sessions_90d": [2, 0, 7],
+            "attr_country": ["DE", "FR", "UK"],
+        },
+        index=index,
+    )
+    contributions = pd.DataFrame(
+        {
+            "days_since_last_visit": [0.9, -0.1, -0.3],
+            "revenue_trend": [0.5, 0.02, -0.2],
+            "frequency": [0.3, -0.4, -0.1],
+            "sessions_90d": [0.1, 0.6, -0.2],
+            "attr_country": [-0.2, 0.2, 0.0],
+        },
+        index=index,
+    )
+    return contributions, X
+
+
+def test_top_three_in_order_with_phrases(tables):
+    contributions, X = tables
+    reasons = top_reasons(contributions, X)
+    assert reasons.name == "top_reasons"
+    assert reasons.index.equals(contributions.index)
+    assert (
+        reasons["c1"]
+        == "no visit in 45 days; spend down 60% on the previous quarter; only one purchase so far"
+    )
+    # only two positive contributions: sessions (0.6) then country (0.2), then the tiny trend
+    assert (
+        reasons["c2"] == "no sessions in the last 90 days; country is FR; spend flat on the previous quarter"
+    )
+
+
+def test_no_positive_contribution_gives_no_signal(tables):
+    contributions, X = tables
+    assert top_reasons(contributions, X)["c3"] == NO_SIGNAL
+    assert top_reasons(contributions, X, min_contribution=0.25)["c2"] == "no sessions in the last 90 days"
+
+
+def test_k_limits_and_extends(tables):
+    contributions, X = tables
+    assert top_reasons(contributions, X, k=1)["c1"] == "no visit in 45 days"
+    assert top_reasons(contributions, X, k=10)["c1"].count("; ") == 3  # four positive features
+
+
+def test_rows_are_matched_by_index(tables):
+    contributions, X = tables
+    shuffled = X.loc[["c3", "c1", "c2"]]
+    pd.testing.assert_series_equal(top_reasons(contributions, shuffled), top_reasons(contributions, X))
+    with pytest.raises(ValueError, match="same rows"):
+        top_reasons(contributions, X.iloc[:2])
+
+
+@pytest.mark.parametrize(
+    ("feature", "value", "phrase"),
+    [
+        ("days_since_last_visit", 45.0, "no visit in 45 days"),
+        ("days_since_last_visit", np.nan, "no website visits on record"),
+        ("days_since_last_purchase", 120, "no purchase in 120 days"),
+        ("frequency", 0, "only one purchase so far"),
+        ("frequency", 3, "4 purchase days so far"),
+        ("orders", 1, "only one order so far"),
+        ("revenue_trend", -3 / 7, "spend down 60% on the previous quarter"),
+        ("revenue_trend", 1 / 3, "spend up 100% on the previous quarter"),
+        ("revenue_trend", -1.0, "no spend in the last quarter (some in the quarter before)"),
+        ("orders_trend", -0.5, "orders down 67% on the previous quarter"),
+        ("visit_trend", -1 / 3, "visits down 50% on the previous 30 days"),
+        ("cart_abandonment_rate", 0.75, "abandoned 75% of carts"),
+        ("checkout_dropoff", 0.5, "left 50% of checkouts without buying"),
+        ("p_alive", 0.123, "BG/NBD P(alive) only 12%"),
+        ("sessions_90d", 4, "4 sessions in the last 90 days"),
+        ("sessions_30d", 1, "1 session in the last 30 days"),
+        ("sessions_30d", 0, "no sessions in the last 30 days"),
+        ("orders_365d", 0, "no orders in the last 365 days"),
+        ("revenue_180d", 0.0, "no spend in the last 180 days"),
+        ("revenue_90d", 1234.5, "spent 1,234.50 in the last 90 days"),
+        ("searches_30d", 2, "2 searches in the last 30 days"),
+        ("gap_ratio", 2.46, "current gap 2.5× the usual time between purchases"),
+        ("gap_ratio", np.nan, "only one purchase so far"),
+        ("channel_share_web", 0.8, "80% of orders via web"),
+        ("visits_since_last_purchase", 6, "6 visits since the last purchase without buying"),
+        ("return_count", 1, "1 return"),
+        ("attr_country", "DE", "country is DE"),
+        ("mystery_score_30d", 0.4567, "mystery score (last 30 days) is 0.46"),
+        ("mystery_total", 12345.0, "mystery total is 12,345"),
+        ("mystery_total", np.nan, "no mystery total on record"),
+    ],
+)
+def test_phrases(feature, value, phrase):
+    assert _one(feature, value) == phrase
+
+
+def test_same_phrase_is_given_once_and_the_next_feature_fills_in():
+    X = pd.DataFrame({"frequency": [0], "ipt_mean_days": [np.nan], "gap_ratio": [np.nan], "orders": [1]})
+    contributions = pd.DataFrame(
+        {"frequency": [0.5], "ipt_mean_days": [0.4], "gap_ratio": [0.3], "orders": [0.2]}
+    )
+    assert top_reasons(contributions, X).iloc[0] == "only one purchase so far; only one order so far"
+
+
+def test_user_phrases_by_name_pattern_and_callable(tables):
+    contributions, X = tables
+    phrases = {
+        "days_since_last_visit": "away for {v:.0f} days",
+        r"sessions_(?P<w>\d+)d": "{v} visits in {w} days",
+        "attr_country": lambda v: f"lives in {v}",
+        "revenue_trend": "{name}: {pct}%",
+    }
+    reasons = top_reasons(contributions, X, phrases=phrases)
+    assert reasons["c1"] == "away for 45 days; revenue trend: 43%; only one purchase so far"
+    assert reasons["c2"] == "0 visits in 90 days; lives in FR; revenue trend: 0%"
+
+
+def test_user_template_is_not_used_for_missing_values():
+    X = pd.DataFrame({"days_since_last_visit": [np.nan]})
+    reasons = top_reasons(
+        pd.DataFrame({"days_since_last_visit": [1.0]}), X, phrases={"days_since_last_visit": "{v:.0f}"}
+    )
+    assert reasons.iloc[0] == "no website visits on record"
+
+
+def test_broken_user_template_names_the_feature():
+    X = pd.DataFrame({"attr_country": ["DE"]})
+    with pytest.raises(ValueError, match="'attr_country'"):
+        top_reasons(pd.DataFrame({"attr_country": [1.0]}), X, phrases={"attr_country": "{v:.0f}"})
+
+
+def test_feature_missing_from_X_and_nan_contributions():
+    contributions = pd.DataFrame({"only_in_model": [0.5, np.nan]})
+    reasons = top_reasons(contributions, pd.DataFrame(index=contributions.index))
+    assert reasons.tolist() == ["no only in model on record", NO_SIGNAL]
+
+
+def test_readable_name():
+    assert readable_name("attr_acquisition_channel") == "acquisition channel"
+    assert readable_name("product_views_30d") == "product views (last 30 days)"
