@@ -20,6 +20,8 @@ class Readiness:
     horizon_days: int
     history_days: int
     supports_boosting: bool
+    churn_rate: float | None = None
+    """Share of the base at as_of − H with no purchase in [as_of − H, as_of), when that window is in the data."""
 
     def lines(self) -> list[str]:
         f = self.facts
@@ -40,6 +42,11 @@ class Readiness:
         else:
             out.append("browsing: no events table given (browsing features will be absent)")
         h = self.horizon_days
+        if self.churn_rate is not None:
+            out.append(
+                f"churn: {self.churn_rate:.1%} of the customer base at {self.as_of - dt.timedelta(days=h)} "
+                f"made no purchase in the following {h} days"
+            )
         if self.supports_boosting:
             out.append(
                 f"history: {self.history_days} days before the as-of date {self.as_of} covers 2 × H = {2 * h} days: "
@@ -64,9 +71,24 @@ def readiness(data: ShopData, *, as_of: dt.date | None = None, horizon_days: int
     first, _ = data.date_range()
     history = (as_of - first).days
     return Readiness(
+        churn_rate=_churn_rate(data, as_of - dt.timedelta(days=horizon_days), as_of),
         facts=summary(data),
         as_of=as_of,
         horizon_days=horizon_days,
         history_days=history,
         supports_boosting=history >= 2 * horizon_days,
     )
+
+
+def _churn_rate(data: ShopData, start: dt.date, end: dt.date) -> float | None:
+    """Observed churn for the last full horizon before `end` (None when the window is not inside the data)."""
+    first, last = data.date_range()
+    if start <= first or end > last + dt.timedelta(days=1):
+        return None
+    base, churned = data.con.execute(
+        "WITH b AS (SELECT DISTINCT customer_id FROM transactions WHERE NOT is_return AND timestamp < ?), "
+        "f AS (SELECT DISTINCT customer_id FROM transactions WHERE NOT is_return AND timestamp >= ? AND timestamp < ?) "
+        "SELECT count(*), count(*) FILTER (WHERE f.customer_id IS NULL) FROM b LEFT JOIN f USING (customer_id)",
+        [start, start, end],
+    ).fetchall()[0]
+    return churned / base if base else None

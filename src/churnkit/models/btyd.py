@@ -1,0 +1,711 @@
+"""BTYD transaction models and Gamma-Gamma spend behind one adapter.
+
+This is the only churnkit module that touches ``lifetimes`` (archived upstream): replacing the backend
+(PyMC-Marketing, ...) means replacing this file and nothing else.
+
+Models, all in the lifetimes RFM convention with time in **days**:
+
+* BG/NBD — Fader, Hardie & Lee (2005a), "Counting Your Customers the Easy Way", Marketing Science 24(2).
+* Pareto/NBD — Schmittlein, Morrison & Colombo (1987), Management Science 33(1); expressions from
+  Fader & Hardie (2005), "A Note on Deriving the Pareto/NBD Model and Related Expressions" (note 009).
+* MBG/NBD — Batislam, Denizel & Filiztekin (2007), IJRM 24(3); Wagner & Hoppe (2008) erratum.
+* Gamma-Gamma spend — Fader, Hardie & Lee (2005b), "RFM and CLV: Using Iso-Value Curves", JMR 42;
+  Fader & Hardie (2013), "The Gamma-Gamma Model of Monetary Value" (note 025).
+
+Units: the fits are scale-equivariant (α and β carry the time unit, every other parameter is unit-free),
+so weekly data times 7 gives α_days = 7 α_weeks. Horizons are days; a month is 30.4375 days.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import math
+import numbers
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from churnkit.errors import ConfigError, InputError, ModelError
+
+ModelName = Literal["bgnbd", "pareto", "mbgnbd"]
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("customer_id", "frequency", "recency", "T", "monetary_value")
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    "customer_id",
+    "p_alive",
+    "expected_purchases",
+    "p_no_purchase",
+    "expected_spend",
+    "clv",
+    "expected_next_purchase_days",
+)
+DAYS_PER_MONTH = 30.4375
+NEVER_DAYS = 1e6
+"""Median waiting times beyond this (about 2,700 years) are reported as ``inf``."""
+
+MODEL_LABELS: dict[str, str] = {"bgnbd": "BG/NBD", "pareto": "Pareto/NBD", "mbgnbd": "MBG/NBD"}
+_PARAM_NAMES: dict[str, tuple[str, ...]] = {
+    "bgnbd": ("r", "alpha", "a", "b"),
+    "mbgnbd": ("r", "alpha", "a", "b"),
+    "pareto": ("r", "alpha", "s", "beta"),
+}
+_SPEND_PARAM_NAMES = ("p", "q", "v")
+# Degenerate-fit guard. Parameters are made unit-free first (α, β divided by the largest T; v by the
+# mean usable spend); values outside [floor, ceiling] mean the optimiser ran off to a boundary.
+_PARAM_FLOOR = 1e-8
+_PARAM_CEILING = 1e6
+_HESSIAN_RCOND = 1e-12  # smallest / largest Hessian eigenvalue below this: a parameter is not identified
+_CHECK_HORIZONS_DAYS = (90.0, 365.0)
+_PARETO_XATOL = 1e-7  # Nelder-Mead on the time-scaled parameters (all of order 1)
+_PARETO_FATOL_PER_ROW = 1e-10
+_PARETO_MAXITER = 10_000
+_BISECTION_STEPS = 48
+_QUADRATURE_NODES = 96
+_SHORTEST_DAYS = 1e-6
+
+
+class ConvergenceWarning(UserWarning):
+    """A fit failed or was degenerate and was redone with a larger penalizer."""
+
+
+# --------------------------------------------------------------------------- lifetimes access
+
+
+@contextlib.contextmanager
+def _quiet(*, capture_stdout: bool = False) -> Iterator[None]:
+    """Run lifetimes code without leaking its side effects.
+
+    lifetimes resets warning filters inside its likelihoods, prints the optimiser result before raising
+    (fits only: ``capture_stdout``), and its boundary terms take log(0). Filters are restored on exit;
+    numpy floating-point warnings are silenced because every result is checked for finiteness.
+    """
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(warnings.catch_warnings())
+        stack.enter_context(np.errstate(all="ignore"))
+        if capture_stdout:
+            stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        yield
+
+
+def _lifetimes() -> Any:
+    """Import lifetimes lazily, undoing its import-time warning filters and pandas option."""
+    with _quiet():
+        try:
+            previous = pd.get_option("mode.chained_assignment")
+        except (KeyError, AttributeError):  # pandas.errors.OptionError: the option is gone
+            previous = None
+        import lifetimes
+
+        if previous is not None:
+            pd.set_option("mode.chained_assignment", previous)
+    return lifetimes
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+@dataclass(frozen=True)
+class _RFM:
+    """Validated input: the customer ids and float arrays x, t_x, T, m."""
+
+    index: pd.Index
+    customer_id: pd.Series
+    x: np.ndarray
+    t_x: np.ndarray
+    T: np.ndarray
+    m: np.ndarray
+
+
+def _validate(rfm: Any) -> _RFM:
+    """Check the RFM contract; raise InputError naming the column and an offending customer."""
+    if not isinstance(rfm, pd.DataFrame):
+        raise InputError(f"BTYD input must be a pandas DataFrame, got {type(rfm).__name__}")
+    for column in REQUIRED_COLUMNS:
+        if column not in rfm.columns:
+            raise InputError(
+                f"BTYD input is missing column '{column}' (needs {', '.join(REQUIRED_COLUMNS)})",
+                column=column,
+            )
+    if len(rfm) == 0:
+        raise InputError("BTYD input has no rows")
+    ids = rfm["customer_id"]
+    missing = ids.isna().to_numpy()
+    if missing.any():
+        raise InputError(
+            f"column 'customer_id' has {int(missing.sum())} missing values", column="customer_id"
+        )
+    duplicated = ids.duplicated().to_numpy()
+    if duplicated.any():
+        raise InputError(
+            f"column 'customer_id' has {int(duplicated.sum())} duplicated ids "
+            f"(e.g. {ids[duplicated].iloc[0]!r}); BTYD input is one row per customer",
+            column="customer_id",
+        )
+    values: dict[str, np.ndarray] = {}
+    for column in REQUIRED_COLUMNS[1:]:
+        series = rfm[column]
+        if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+            raise InputError(f"column '{column}' must be numeric, got {series.dtype}", column=column)
+        values[column] = series.to_numpy(dtype=float, na_value=np.nan)
+    x, t_x, T, m = (values[c] for c in REQUIRED_COLUMNS[1:])
+
+    def require(ok: np.ndarray, column: str, what: str) -> None:
+        if ok.all():
+            return
+        bad = np.flatnonzero(~ok)
+        i = bad[0]
+        raise InputError(
+            f"column '{column}' {what}: {bad.size} rows, e.g. customer_id {ids.iloc[i]!r} "
+            f"(frequency={x[i]:g}, recency={t_x[i]:g}, T={T[i]:g}, monetary_value={m[i]:g})",
+            column=column,
+        )
+
+    for column, array in values.items():
+        require(np.isfinite(array), column, "has missing or infinite values")
+    require((x >= 0) & (x == np.floor(x)), "frequency", "must be a whole number >= 0 (repeat purchase days)")
+    require(t_x >= 0, "recency", "must be >= 0")
+    require(
+        t_x <= T,
+        "recency",
+        "is larger than T (recency is the age at the last purchase and cannot exceed the age T at the as-of date)",
+    )
+    require((x > 0) | (t_x == 0), "recency", "must be 0 when frequency is 0")
+    if T.max() <= 0:
+        raise InputError("column 'T' is 0 for every customer: no customer has any history", column="T")
+    return _RFM(index=rfm.index, customer_id=ids, x=x, t_x=t_x, T=T, m=m)
+
+
+def _collapse(columns: dict[str, np.ndarray]) -> tuple[pd.DataFrame, np.ndarray]:
+    """Unique rows in sorted order with their counts (``weight``), and each input row's unique-row number.
+
+    Sorting makes the weighted fit independent of the input's row order.
+    """
+    grouped = pd.DataFrame(columns).groupby(list(columns), sort=True)
+    codes = grouped.ngroup().to_numpy()
+    unique = grouped.size().reset_index(name="weight")
+    return unique, codes
+
+
+def _check_settings(horizon_days: float, clv_months: int, annual_discount_rate: float) -> None:
+    if isinstance(horizon_days, bool) or not isinstance(horizon_days, numbers.Real):
+        raise ConfigError(f"horizon_days must be a number of days, got {horizon_days!r}")
+    if not (math.isfinite(horizon_days) and horizon_days > 0):
+        raise ConfigError(f"horizon_days must be > 0, got {horizon_days!r}")
+    if isinstance(clv_months, bool) or not isinstance(clv_months, numbers.Integral) or clv_months < 1:
+        raise ConfigError(f"clv_months must be a whole number >= 1, got {clv_months!r}")
+    if isinstance(annual_discount_rate, bool) or not isinstance(annual_discount_rate, numbers.Real):
+        raise ConfigError(f"annual_discount_rate must be a number, got {annual_discount_rate!r}")
+    if not (math.isfinite(annual_discount_rate) and annual_discount_rate > -1):
+        raise ConfigError(f"annual_discount_rate must be > -1, got {annual_discount_rate!r}")
+
+
+# --------------------------------------------------------------------------- the estimator
+
+
+class BTYDModel:
+    """BG/NBD, Pareto/NBD or MBG/NBD for purchases plus Gamma-Gamma for spend, fitted on an RFM table.
+
+    Input: one row per customer with ``customer_id, frequency, recency, T, monetary_value`` in the
+    lifetimes convention, in days (frequency = repeat purchase days, recency = age at the last purchase,
+    T = age at the as-of date, monetary_value = mean spend of the repeat purchase days, 0 if none).
+
+    The transaction model is fitted on the distinct (frequency, recency, T) rows with their counts as
+    weights, Gamma-Gamma on the distinct (frequency, monetary_value) rows of customers with frequency > 0
+    and monetary_value > 0: same likelihood, same parameters, far fewer rows.
+
+    ``penalizer`` is the L2 coefficient on the time-scaled parameters, relative to the mean per-customer
+    log-likelihood for every model (for Pareto/NBD lifetimes sums over rows, so its ``penalizer_coef`` is
+    set to penalizer × distinct rows). A fit that raises, has non-finite parameters, runs off to a boundary,
+    has a singular Hessian or gives non-finite predictions is redone with the next of ``retry_penalizers``
+    (a ``ConvergenceWarning`` says why); if none works, ``ModelError``.
+
+    Fitted attributes: ``transaction_model_`` (the lifetimes fitter), ``spend_model_`` (lifetimes
+    ``GammaGammaFitter`` or None when no customer has a usable repeat spend), ``params_`` and
+    ``spend_params_`` (dicts, α and β per day), ``fit_info_`` (penalizers used, attempts, retries,
+    converged = no retry was needed, row counts, warnings, seconds per step).
+    """
+
+    def __init__(
+        self,
+        model: ModelName = "bgnbd",
+        *,
+        penalizer: float = 0.0,
+        spend_penalizer: float = 0.0,
+        retry_penalizers: Sequence[float] = (0.001, 0.01, 0.1),
+    ) -> None:
+        self.model = model
+        self.penalizer = penalizer
+        self.spend_penalizer = spend_penalizer
+        self.retry_penalizers = retry_penalizers
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, rfm: pd.DataFrame) -> BTYDModel:
+        """Fit the transaction model and Gamma-Gamma on an RFM table (days); returns self."""
+        self._check_params()
+        started = time.perf_counter()
+        data = _validate(rfm)
+        label = MODEL_LABELS[self.model]
+        n_repeat = int((data.x > 0).sum())
+        if n_repeat == 0:
+            raise ModelError(
+                f"cannot fit {label}: none of the {data.x.size} customers has a repeat purchase "
+                "(frequency > 0), so purchase rates and dropout are not identified"
+            )
+        lt = _lifetimes()
+        unique, _ = _collapse({"frequency": data.x, "recency": data.t_x, "T": data.T})
+        t_max = float(data.T.max())
+        seconds = {"validate_and_collapse": time.perf_counter() - started}
+        started = time.perf_counter()
+
+        transaction_model, penalizer, attempts = self._fit_with_retries(
+            label,
+            self._penalizers(self.penalizer),
+            lambda pen: self._fit_transactions(lt, unique, pen),
+            lambda fitter: self._transaction_problem(fitter, unique, t_max),
+        )
+
+        seconds["transactions"] = time.perf_counter() - started
+        started = time.perf_counter()
+        usable = (data.x > 0) & (data.m > 0)
+        spend_model = None
+        spend_penalizer = None
+        spend_unique_rows = 0
+        messages: list[str] = []
+        if usable.any():
+            spend_rows, _ = _collapse({"frequency": data.x[usable], "monetary_value": data.m[usable]})
+            spend_unique_rows = len(spend_rows)
+            mean_spend = float(data.m[usable].mean())
+            spend_model, spend_penalizer, spend_attempts = self._fit_with_retries(
+                "Gamma-Gamma",
+                self._penalizers(self.spend_penalizer),
+                lambda pen: lt.GammaGammaFitter(penalizer_coef=pen).fit(
+                    spend_rows["frequency"].to_numpy(),
+                    spend_rows["monetary_value"].to_numpy(),
+                    weights=spend_rows["weight"].to_numpy(),
+                ),
+                lambda fitter: _spend_problem(fitter, spend_rows, mean_spend),
+            )
+            attempts += spend_attempts
+        else:
+            message = (
+                "no customer has a repeat purchase with monetary_value > 0: Gamma-Gamma was not fitted, "
+                "expected_spend and clv will be NaN"
+            )
+            messages.append(message)
+            warnings.warn(message, UserWarning, stacklevel=2)
+
+        seconds["spend"] = time.perf_counter() - started
+        failed = [a for a in attempts if not a["ok"]]
+        for part in dict.fromkeys(a["part"] for a in failed):
+            tried = [a for a in failed if a["part"] == part]
+            used = next(a["penalizer"] for a in attempts if a["part"] == part and a["ok"])
+            message = (
+                f"{part} fit failed at "
+                + "; ".join(f"penalizer {a['penalizer']:g} ({a['reason']})" for a in tried)
+                + f"; refitted with penalizer {used:g}"
+            )
+            messages.append(message)
+            warnings.warn(message, ConvergenceWarning, stacklevel=2)
+
+        self.transaction_model_ = transaction_model
+        self.spend_model_ = spend_model
+        self.params_ = {k: float(v) for k, v in transaction_model.params_.items()}
+        self.spend_params_ = (
+            {} if spend_model is None else {k: float(v) for k, v in spend_model.params_.items()}
+        )
+        self.fit_info_ = {
+            "model": self.model,
+            "penalizer": penalizer,
+            "spend_penalizer": spend_penalizer,
+            "retries": len(failed),
+            "converged": not failed,
+            "attempts": attempts,
+            "n_customers": int(data.x.size),
+            "n_unique_rows": len(unique),
+            "n_repeat_customers": n_repeat,
+            "n_spend_customers": int(usable.sum()),
+            "n_spend_unique_rows": spend_unique_rows,
+            "warnings": messages,
+            "seconds": seconds,
+        }
+        return self
+
+    def _check_params(self) -> None:
+        if self.model not in _PARAM_NAMES:
+            raise ConfigError(
+                f"model must be one of {', '.join(map(repr, _PARAM_NAMES))}, got {self.model!r}"
+            )
+        for name in ("penalizer", "spend_penalizer"):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{name} must be a number >= 0, got {value!r}")
+        for value in self.retry_penalizers:
+            if not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+                raise ConfigError(f"retry_penalizers must be numbers > 0, got {self.retry_penalizers!r}")
+
+    def _penalizers(self, first: float) -> list[float]:
+        return [float(first), *sorted(float(p) for p in self.retry_penalizers if p > first)]
+
+    @staticmethod
+    def _fit_with_retries(
+        part: str,
+        penalizers: list[float],
+        fit_one: Callable[[float], Any],
+        problem_of: Callable[[Any], str | None],
+    ) -> tuple[Any, float, list[dict[str, Any]]]:
+        """Fit at each penalizer in turn until one passes the degenerate-fit checks."""
+        attempts: list[dict[str, Any]] = []
+        for penalizer in penalizers:
+            try:
+                with _quiet(capture_stdout=True):
+                    fitter = fit_one(penalizer)
+                    problem = problem_of(fitter)
+            except (ValueError, ArithmeticError) as exc:  # lifetimes' ConvergenceError, LinAlgError
+                fitter = None
+                first_line = next((s.strip() for s in str(exc).splitlines() if s.strip()), "")
+                problem = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
+            attempts.append({"part": part, "penalizer": penalizer, "ok": problem is None, "reason": problem})
+            if problem is None:
+                return fitter, penalizer, attempts
+        raise ModelError(
+            f"{part} fit failed at every penalizer tried: "
+            + "; ".join(f"penalizer {a['penalizer']:g}: {a['reason']}" for a in attempts)
+            + ". Check the RFM input (time unit days, enough repeat buyers) or set a larger penalizer."
+        )
+
+    def _fit_transactions(self, lt: Any, unique: pd.DataFrame, penalizer: float) -> Any:
+        x = unique["frequency"].to_numpy()
+        t_x = unique["recency"].to_numpy()
+        T = unique["T"].to_numpy()
+        weights = unique["weight"].to_numpy()
+        if self.model == "pareto":
+            # lifetimes' Pareto/NBD objective is the weighted sum / mean weight (= n_rows × the mean
+            # per customer), starts at a random point near 1 and stops at tol 1e-4: scale the penalizer
+            # and tolerance to the mean, tighten it, and start at exactly 1 so fits are reproducible.
+            fitter = lt.ParetoNBDFitter(penalizer_coef=penalizer * len(unique))
+            return fitter.fit(
+                x,
+                t_x,
+                T,
+                weights=weights,
+                initial_params=np.ones(4),
+                maxiter=_PARETO_MAXITER,
+                xatol=_PARETO_XATOL,
+                fatol=_PARETO_FATOL_PER_ROW * len(unique),
+            )
+        cls = lt.BetaGeoFitter if self.model == "bgnbd" else lt.ModifiedBetaGeoFitter
+        return cls(penalizer_coef=penalizer).fit(x, t_x, T, weights=weights)
+
+    def _transaction_problem(self, fitter: Any, unique: pd.DataFrame, t_max: float) -> str | None:
+        """Why a fitted transaction model is degenerate, or None."""
+        params = {k: float(v) for k, v in fitter.params_.items()}
+        scales = {"alpha": (t_max, "the largest T"), "beta": (t_max, "the largest T")}
+        problem = _parameter_problem(params, scales) or _hessian_problem(fitter)
+        if problem:
+            return problem
+        x = unique["frequency"].to_numpy()
+        t_x = unique["recency"].to_numpy()
+        T = unique["T"].to_numpy()
+        p_alive = _p_alive(fitter, x, t_x, T)
+        if not np.all((p_alive >= 0) & (p_alive <= 1)):
+            return "P(alive) is not a probability for some customers"
+        for horizon in _CHECK_HORIZONS_DAYS:
+            p_none = _p_no_purchase(self.model, fitter, horizon, x, t_x, T, p_alive)
+            expected = _expected_purchases(self.model, fitter, horizon, x, t_x, T)
+            if not np.all((p_none >= 0) & (p_none <= 1)):
+                return f"P(no purchase in {horizon:g} days) is not a probability for some customers"
+            if not np.all(np.isfinite(expected) & (expected >= 0)):
+                return f"expected purchases in {horizon:g} days are not finite and >= 0 for some customers"
+        return None
+
+    # ------------------------------------------------------------------ predict
+
+    def predict(
+        self,
+        rfm: pd.DataFrame,
+        *,
+        horizon_days: float = 90,
+        clv_months: int = 12,
+        annual_discount_rate: float = 0.10,
+    ) -> pd.DataFrame:
+        r"""Score customers at their as-of date D over the window [D, D + horizon_days).
+
+        Returns one row per input row (same index) with:
+
+        * ``p_alive`` — P(alive at D | x, t_x, T): BG/NBD from Fader, Hardie & Lee (2008) note 021;
+          Pareto/NBD note 009 eqs. (36)-(37); MBG/NBD Batislam et al. (2007) Appendix A eq. (5).
+        * ``expected_purchases`` — E[repeat purchases in the window | x, t_x, T]: BG/NBD FHL (2005a)
+          eq. (10); Pareto/NBD note 009 eq. (41); MBG/NBD Wagner & Hoppe (2008).
+        * ``p_no_purchase`` — P(no purchase in the window | x, t_x, T), the churn score used by the rest
+          of churnkit. The event "x purchases in (0, T], the last at t_x, none in (T, T+H]" is the event
+          "x purchases in (0, T+H], the last at t_x", so for every model
+
+          .. math:: P(X(T, T+H) = 0 \mid x, t_x, T) = L(x, t_x, T + H) / L(x, t_x, T)
+
+          with L the model's likelihood (BG/NBD FHL 2005a eq. (6); Pareto/NBD note 009 eq. (18)).
+          BG/NBD and MBG/NBD: an alive customer only drops out at a purchase, so it stays alive until
+          its next purchase; given alive, λ ~ Gamma(r + x, α + T), P(no purchase | λ) = e^{-λH}, hence
+
+          .. math:: 1 - P(\text{alive}) \left(1 - \left(\frac{α+T}{α+T+H}\right)^{r+x}\right).
+
+          Pareto/NBD: the customer can die inside the window. Given alive, λ ~ Gamma(r + x, α + T) and
+          μ ~ Gamma(s, β + T) independently and P(no purchase in H | λ, μ) = μ/(λ+μ) + λ/(λ+μ) e^{-(λ+μ)H};
+          the expectation is the likelihood ratio above, evaluated in closed form (eqs. (18)-(20)).
+          Why not 1 - P(alive): BG/NBD gives every one-time buyer (x = 0) P(alive) = 1, so 1 - P(alive)
+          ranks all of them as certain stayers whatever their age T; p_no_purchase does not.
+        * ``expected_spend`` — Gamma-Gamma conditional mean spend per purchase (note 025 eq. (5)); the
+          population mean p v / (q - 1) for customers without a usable spend (frequency 0 or
+          monetary_value <= 0); NaN when Gamma-Gamma was not fitted.
+        * ``clv`` — Σ_{m=1..clv_months} (E[N(m·30.4375 d)] - E[N((m-1)·30.4375 d)]) × expected_spend
+          / (1 + i)^m with the monthly rate i = (1 + annual_discount_rate)^{1/12} - 1.
+        * ``expected_next_purchase_days`` — the *median* wait from D to the next purchase: the smallest h
+          with P(a purchase in [D, D+h)) ≥ 1/2; ``inf`` when the customer is more likely than not never
+          to buy again (or the median exceeds NEVER_DAYS). Not the mean: E[1/λ] is infinite whenever
+          r + x ≤ 1, which is every one-time buyer when r ≤ 1.
+        """
+        self._check_fitted()
+        _check_settings(horizon_days, clv_months, annual_discount_rate)
+        data = _validate(rfm)
+        unique, codes = _collapse({"frequency": data.x, "recency": data.t_x, "T": data.T})
+        x = unique["frequency"].to_numpy()
+        t_x = unique["recency"].to_numpy()
+        T = unique["T"].to_numpy()
+        fitter = self.transaction_model_
+        horizon = float(horizon_days)
+        monthly_rate = (1.0 + float(annual_discount_rate)) ** (1.0 / 12.0) - 1.0
+
+        with _quiet():
+            p_alive = _p_alive(fitter, x, t_x, T)
+            p_none = _p_no_purchase(self.model, fitter, horizon, x, t_x, T, p_alive)
+            expected = _expected_purchases(self.model, fitter, horizon, x, t_x, T)
+            next_days = _median_next_purchase_days(self.model, fitter, x, t_x, T, p_alive)
+            cumulative = np.column_stack(
+                [np.zeros_like(x)]
+                + [
+                    _expected_purchases(self.model, fitter, m * DAYS_PER_MONTH, x, t_x, T)
+                    for m in range(1, clv_months + 1)
+                ]
+            )
+            discount = (1.0 + monthly_rate) ** -np.arange(1, clv_months + 1, dtype=float)
+            discounted_purchases = np.diff(cumulative, axis=1) @ discount
+            spend = self._expected_spend(data.x, data.m)
+
+        results = {
+            "p_alive": p_alive,
+            "expected_purchases": expected,
+            "p_no_purchase": p_none,
+            "monthly expected purchases for clv": discounted_purchases,
+        }
+        for name, values in results.items():
+            bad = ~np.isfinite(values[codes])
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ModelError(
+                    f"{MODEL_LABELS[self.model]} gives non-finite {name} for {int(bad.sum())} customers "
+                    f"(e.g. customer_id {data.customer_id.iloc[i]!r}: frequency={data.x[i]:g}, "
+                    f"recency={data.t_x[i]:g}, T={data.T[i]:g}); refit with a larger penalizer"
+                )
+        return pd.DataFrame(
+            {
+                "customer_id": data.customer_id.to_numpy(),
+                "p_alive": p_alive[codes],
+                "expected_purchases": expected[codes],
+                "p_no_purchase": p_none[codes],
+                "expected_spend": spend,
+                "clv": discounted_purchases[codes] * spend,
+                "expected_next_purchase_days": next_days[codes],
+            },
+            index=data.index,
+        )
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "transaction_model_"):
+            raise ModelError("this BTYDModel is not fitted yet: call fit(rfm) before predict")
+
+    def _expected_spend(self, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """Gamma-Gamma E[spend per purchase | x, m] (note 025 eq. (5)); population mean without usable spend."""
+        if self.spend_model_ is None:
+            return np.full(x.shape, np.nan)
+        p, q, v = (self.spend_params_[k] for k in _SPEND_PARAM_NAMES)
+        spend = np.full(x.shape, p * v / (q - 1.0))
+        usable = (x > 0) & (m > 0)
+        if usable.any():
+            spend[usable] = np.asarray(
+                self.spend_model_.conditional_expected_average_profit(x[usable], m[usable]), dtype=float
+            )
+        return spend
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without what lifetimes binds inside ``fit`` (a lambda and a method alias)."""
+        state = self.__dict__.copy()
+        for key in ("transaction_model_", "spend_model_"):
+            fitter = state.get(key)
+            if fitter is not None and {"generate_new_data", "predict"} & set(vars(fitter)):
+                fitter = copy.copy(fitter)
+                vars(fitter).pop("generate_new_data", None)
+                vars(fitter).pop("predict", None)
+                state[key] = fitter
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        fitter = state.get("transaction_model_")
+        if fitter is not None and not hasattr(fitter, "predict"):
+            fitter.predict = fitter.conditional_expected_number_of_purchases_up_to_time
+
+
+# --------------------------------------------------------------------------- model math
+
+
+def _p_alive(fitter: Any, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """P(alive at T | x, t_x, T) from lifetimes (references in ``BTYDModel.predict``)."""
+    return np.asarray(fitter.conditional_probability_alive(x, t_x, T), dtype=float)
+
+
+def _expected_purchases(
+    model: str, fitter: Any, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+) -> np.ndarray:
+    """E[repeat purchases in (T, T + t] | x, t_x, T] from lifetimes, by quadrature where its 2F1 fails."""
+    expected = np.asarray(
+        fitter.conditional_expected_number_of_purchases_up_to_time(t, x, t_x, T), dtype=float
+    )
+    broken = ~(np.isfinite(expected) & (expected >= 0))
+    if model != "pareto" and broken.any():
+        rows = (x[broken], t_x[broken], T[broken])
+        p_alive = _p_alive(fitter, *rows)
+        expected = expected.copy()
+        expected[broken] = _bg_expected_purchases_by_quadrature(model, fitter, t, *rows, p_alive)
+    return expected
+
+
+def _bg_expected_purchases_by_quadrature(
+    model: str, fitter: Any, t: float, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, p_alive: np.ndarray
+) -> np.ndarray:
+    """BG/NBD and MBG/NBD conditional expectation without the Gauss hypergeometric function.
+
+    FHL (2005a) eq. (10) goes through 2F1(r+x, b+x; a+b+x-1; ·), which scipy cannot evaluate when
+    a + b + x - 1 is near 0 (penalized fits shrink a and b). Given alive, a customer with rates λ, p
+    makes (1 - e^{-λ p t}) / p purchases in t on average; with λ ~ Gamma(r+x, α+T) integrated out,
+
+        E = P(alive) · E_p[(1 - ((α+T) / (α+T+p t))^{r+x}) / p],
+
+    p ~ Beta(a, b+x) for BG/NBD and Beta(a, b+x+1) for MBG/NBD, by Gauss-Jacobi quadrature in p.
+    """
+    from scipy.special import roots_jacobi
+
+    r, alpha, a, b = (float(fitter.params_[k]) for k in _PARAM_NAMES[model])
+    shift = 0.0 if model == "bgnbd" else 1.0
+    expected = np.empty(x.shape)
+    for value in np.unique(x):
+        rows = x == value
+        nodes, weights = roots_jacobi(_QUADRATURE_NODES, b + value + shift - 1.0, a - 1.0)
+        p = 0.5 * (1.0 + nodes)
+        spread = np.multiply.outer(t / (alpha + T[rows]), p)
+        bought = -np.expm1(-(r + value) * np.log1p(spread)) / p
+        expected[rows] = p_alive[rows] * (bought @ (weights / weights.sum()))
+    return expected
+
+
+def _p_no_purchase(
+    model: str,
+    fitter: Any,
+    horizon: float | np.ndarray,
+    x: np.ndarray,
+    t_x: np.ndarray,
+    T: np.ndarray,
+    p_alive: np.ndarray,
+) -> np.ndarray:
+    """P(no purchase in (T, T + H] | x, t_x, T); the derivation is in ``BTYDModel.predict``."""
+    if model == "pareto":
+        params = [float(fitter.params_[k]) for k in _PARAM_NAMES["pareto"]]
+        log_ratio = fitter._conditional_log_likelihood(params, x, t_x, T + horizon) - (
+            fitter._conditional_log_likelihood(params, x, t_x, T)
+        )
+        return np.clip(np.exp(log_ratio), 0.0, 1.0)
+    r, alpha = float(fitter.params_["r"]), float(fitter.params_["alpha"])
+    stays_quiet = np.exp(-(r + x) * np.log1p(horizon / (alpha + T)))  # ((α+T)/(α+T+H))^(r+x)
+    return 1.0 - p_alive * (1.0 - stays_quiet)
+
+
+def _median_next_purchase_days(
+    model: str, fitter: Any, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, p_alive: np.ndarray
+) -> np.ndarray:
+    """Smallest h with P(a purchase in (T, T + h]) >= 1/2; inf if never (or beyond NEVER_DAYS)."""
+    if model == "pareto":
+        never = _p_no_purchase(model, fitter, NEVER_DAYS, x, t_x, T, p_alive) >= 0.5
+        days = np.full(x.shape, np.inf)
+        todo = ~never
+        lo = np.full(int(todo.sum()), math.log(_SHORTEST_DAYS))
+        hi = np.full(lo.shape, math.log(NEVER_DAYS))
+        xs, ts, Ts, ps = x[todo], t_x[todo], T[todo], p_alive[todo]
+        for _ in range(_BISECTION_STEPS):  # P(no purchase) falls with h: bisect on log h
+            mid = 0.5 * (lo + hi)
+            later = _p_no_purchase(model, fitter, np.exp(mid), xs, ts, Ts, ps) > 0.5
+            lo = np.where(later, mid, lo)
+            hi = np.where(later, hi, mid)
+        days[todo] = np.exp(0.5 * (lo + hi))
+        return days
+    # BG/NBD, MBG/NBD: P(alive) (1 - ((α+T)/(α+T+h))^(r+x)) = 1/2, solved for h.
+    r, alpha = float(fitter.params_["r"]), float(fitter.params_["alpha"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        days = (alpha + T) * np.expm1(-np.log1p(-0.5 / p_alive) / (r + x))
+    days = np.where((p_alive > 0.5) & np.isfinite(days), days, np.inf)
+    return np.where(days > NEVER_DAYS, np.inf, days)
+
+
+# --------------------------------------------------------------------------- degenerate-fit checks
+
+
+def _parameter_problem(params: dict[str, float], scales: dict[str, tuple[float, str]]) -> str | None:
+    """A non-finite parameter or one outside [floor, ceiling] once made unit-free by ``scales``."""
+    for name, value in params.items():
+        if not math.isfinite(value):
+            return f"{name} = {value} is not finite"
+        scale, scale_name = scales.get(name, (1.0, ""))
+        unit_free = value / scale
+        if not _PARAM_FLOOR <= unit_free <= _PARAM_CEILING:
+            shown = f"{name} = {value:.3g}" + (f" ({unit_free:.3g} × {scale_name})" if scale_name else "")
+            return f"{shown} ran off to a boundary (allowed {_PARAM_FLOOR:g} to {_PARAM_CEILING:g})"
+    return None
+
+
+def _hessian_problem(fitter: Any) -> str | None:
+    hessian = getattr(fitter, "_hessian_", None)  # lifetimes keeps none for Pareto/NBD
+    if hessian is None:
+        return None
+    hessian = np.asarray(hessian, dtype=float)
+    if not np.all(np.isfinite(hessian)):
+        return "the Hessian of the log-likelihood is not finite"
+    eigenvalues = np.linalg.eigvalsh(0.5 * (hessian + hessian.T))
+    if eigenvalues[0] <= _HESSIAN_RCOND * abs(eigenvalues[-1]):
+        return "the Hessian of the log-likelihood is singular or not positive definite (a parameter is not identified)"
+    return None
+
+
+def _spend_problem(fitter: Any, rows: pd.DataFrame, mean_spend: float) -> str | None:
+    """Why a fitted Gamma-Gamma model is degenerate, or None."""
+    params = {k: float(v) for k, v in fitter.params_.items()}
+    problem = _parameter_problem(params, {"v": (mean_spend, "the mean spend")}) or _hessian_problem(fitter)
+    if problem:
+        return problem
+    if params["q"] <= 1.0:
+        return f"q = {params['q']:.3g} <= 1, so the population mean spend is undefined"
+    spend = np.asarray(
+        fitter.conditional_expected_average_profit(
+            rows["frequency"].to_numpy(), rows["monetary_value"].to_numpy()
+        ),
+        dtype=float,
+    )
+    if not np.all(np.isfinite(spend) & (spend > 0)):
+        return "expected spend is not finite and positive for some customers"
+    return None
