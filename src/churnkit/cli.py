@@ -183,6 +183,273 @@ def kpis(
             _echo(table.to_string(index=False))
 
 
+@app.command()
+def features(
+    transactions: TxOpt = None,
+    events: EventsOpt = None,
+    customers: CustomersOpt = None,
+    as_of: AsOfOpt = None,
+    horizon: Annotated[
+        int | None, typer.Option("--horizon", help="Also add labels for this horizon (days), if observed.")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Feature table (CSV or Parquet).")] = Path(
+        "features.csv"
+    ),
+    config: ConfigOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Build the feature table at an as-of date: one row per customer in the base."""
+    from churnkit.data.io import write_table
+    from churnkit.data.readiness import default_as_of
+    from churnkit.features import build_features, build_labels
+
+    cfg = _config(
+        config, tracking_uri, transactions=transactions, events=events, customers=customers, as_of=as_of
+    )
+    data = _load(cfg, out.parent)
+    _report(data)
+    d = cfg.as_of or default_as_of(data)
+    table = build_features(
+        data.ibis("transactions"),
+        data.ibis("events"),
+        data.ibis("customers"),
+        as_of=d,
+        windows=tuple(cfg.features.windows),
+        session_gap_minutes=cfg.features.session_gap_minutes,
+    ).to_pandas()
+    if horizon:
+        labels = build_labels(data.ibis("transactions"), as_of=d, horizon_days=horizon).to_pandas()
+        table = table.merge(labels.drop(columns=["as_of"], errors="ignore"), on="customer_id", how="left")
+    write_table(table, out)
+    _echo(f"{len(table):,} customers × {table.shape[1] - 2} features at {d} → {out}")
+
+
+@app.command()
+def train(
+    config: ConfigOpt = None,
+    transactions: TxOpt = None,
+    events: EventsOpt = None,
+    customers: CustomersOpt = None,
+    as_of: AsOfOpt = None,
+    horizon: HorizonOpt = None,
+    experiment: Annotated[str | None, typer.Option("--experiment", help="MLflow experiment name.")] = None,
+    promote: Annotated[bool, typer.Option("--promote", help="Move the champion alias to this run.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object last.")] = False,
+    quiet: QuietOpt = False,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Backtest against baselines, fit the final model, log one MLflow run and register the model."""
+    from churnkit.pipeline import train as train_pipeline
+    from churnkit.report.plots import make_plots
+    from churnkit.tracking.runs import MAIN_METRICS, log_training_run
+
+    cfg = _config(
+        config,
+        tracking_uri,
+        transactions=transactions,
+        events=events,
+        customers=customers,
+        as_of=as_of,
+        horizon_days=horizon,
+        **{"tracking.experiment": experiment},
+    )
+    with _progress(quiet) as step:
+        step("loading and validating inputs")
+        data = _load(cfg, Path("rejected"))
+        result = train_pipeline(data, cfg, progress=step)
+        step("writing plots and logging the MLflow run")
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            plots = make_plots(
+                Path(tmp),
+                predictions=result.backtest.predictions,
+                importance=result.model.feature_importance(),
+                profile=result.model.clusters_.profile_,
+            )
+            sources = {n: str(getattr(cfg.inputs, n).path) for n in data.names}
+            info = log_training_run(result, cfg, data, sources=sources, promote=promote, plots=plots)
+    if not quiet:
+        _report(data)
+        for note in result.notes:
+            _echo(f"note: {note}")
+        m = info.metrics
+        _echo(
+            f"backtest at {result.summary['test_as_of']} (H = {cfg.horizon_days} days), churn model: {result.backtest.champion}"
+        )
+        for name in MAIN_METRICS:
+            _echo(
+                f"  {name:<18} {m.get(name, float('nan')):8.4f}   recency {m.get('baseline_recency_' + name, float('nan')):8.4f}"
+                f"   btyd {m.get('baseline_btyd_' + name, float('nan')):8.4f}"
+            )
+        _echo(
+            f"run {info.run_id}; model {info.model_uri} (version {info.registered_version}"
+            f"{', now champion' if info.champion_moved else ''}); local copy {info.local_model}"
+        )
+    if json_out:
+        _print_json(
+            {
+                "run_id": info.run_id,
+                "model_uri": info.model_uri,
+                "registered_version": info.registered_version,
+                "champion": info.champion_moved,
+                "local_model": str(info.local_model),
+                "mode": result.mode,
+                "metrics": info.metrics,
+            }
+        )
+
+
+@app.command()
+def score(
+    model: Annotated[str, typer.Option("--model", "-m", help="MLflow model URI or local model folder.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Scores file (CSV or Parquet).")],
+    transactions: TxOpt = None,
+    events: EventsOpt = None,
+    customers: CustomersOpt = None,
+    as_of: AsOfOpt = None,
+    top: Annotated[
+        int | None, typer.Option("--top", min=1, help="Keep only the N customers most worth contacting.")
+    ] = None,
+    budget: Annotated[float | None, typer.Option("--budget", min=0, help="Campaign budget.")] = None,
+    cost_per_contact: Annotated[
+        float | None, typer.Option("--cost-per-contact", min=0, help="Cost of contacting one customer.")
+    ] = None,
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Score the customer base: churn probability, CLV, segment, risk tier, reasons and an action."""
+    from churnkit.data.io import write_table
+    from churnkit.targeting import select_customers
+    from churnkit.tracking.runs import load_model
+
+    if (budget is None) != (cost_per_contact is None):
+        raise typer.BadParameter("--budget and --cost-per-contact go together", param_hint="--budget")
+    if top is not None and budget is not None:
+        raise typer.BadParameter("use either --top or --budget", param_hint="--top")
+    cfg = _config(
+        config, tracking_uri, transactions=transactions, events=events, customers=customers, as_of=as_of
+    )
+    with _progress(quiet) as step:
+        step("loading the model")
+        churn_model = load_model(model, cfg)
+        step("loading and validating inputs")
+        data = _load(cfg, out.parent)
+        step("building features and scoring")
+        scores = churn_model.score(data, as_of=cfg.as_of)
+    selection = select_customers(scores, top=top, budget=budget, cost_per_contact=cost_per_contact)
+    write_table(selection.scores, out)
+    if not quiet:
+        _report(data)
+    _echo(
+        f"{len(scores):,} customers scored at {scores['as_of'].iloc[0]}; {len(selection.scores):,} written → {out}"
+    )
+    if selection.summary:
+        _echo(selection.summary)
+
+
+@app.command()
+def segment(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Segments file (CSV or Parquet).")],
+    transactions: TxOpt = None,
+    events: EventsOpt = None,
+    customers: CustomersOpt = None,
+    as_of: AsOfOpt = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Use this model's clusters, risk and value.")
+    ] = None,
+    compare_to: Annotated[
+        str | None,
+        typer.Option("--compare-to", help="Earlier as-of date: also write the RFM segment transitions."),
+    ] = None,
+    config: ConfigOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """RFM segments and behavioural clusters (fitted on the fly, or the model's), with profiles."""
+    from churnkit.segmenting import segment_customers
+
+    cfg = _config(
+        config, tracking_uri, transactions=transactions, events=events, customers=customers, as_of=as_of
+    )
+    data = _load(cfg, out.parent)
+    churn_model = None
+    if model is not None:
+        from churnkit.tracking.runs import load_model
+
+        churn_model = load_model(model, cfg)
+    written = segment_customers(data, cfg, out=out, model=churn_model, compare_to=_parse_date(compare_to))
+    _report(data)
+    for label, path in written.items():
+        _echo(f"{label}: {path}")
+
+
+@app.command()
+def runs(
+    experiment: Annotated[str | None, typer.Option("--experiment", help="MLflow experiment name.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many recent runs.")] = 20,
+    config: ConfigOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Recent training runs side by side, with their baselines and the champion marked '*'."""
+    from churnkit.tracking.runs import list_runs
+
+    cfg = _config(config, tracking_uri)
+    table = list_runs(cfg, experiment=experiment, max_results=limit)
+    if table.empty:
+        _echo("no runs yet")
+        return
+    with _pandas_display():
+        _echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+@app.command()
+def report(
+    run_id: Annotated[str, typer.Argument(help="MLflow run id (see `churnkit runs`).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file.")] = Path("report.html"),
+    config: ConfigOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Write one self-contained HTML report of a training run."""
+    from churnkit.tracking.report import write_run_report
+
+    cfg = _config(config, tracking_uri)
+    path = write_run_report(cfg, run_id, out)
+    _echo(f"report: {path}")
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Where the demo writes everything.")] = Path(
+        "churnkit-demo"
+    ),
+    customers: Annotated[int, typer.Option("--customers", "-n", min=200, help="Sample-shop size.")] = 5000,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    quiet: QuietOpt = False,
+    config: ConfigOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Sample shop → validate → KPIs → train → score → segment → report, in one go."""
+    from churnkit.demo import run_demo
+
+    cfg = _config(config, tracking_uri)
+    with _progress(quiet) as step:
+        outputs = run_demo(out_dir, cfg, customers=customers, seed=seed, progress=step)
+    for line in outputs.lines():
+        _echo(line)
+
+
+def _report(data) -> None:  # type: ignore[no-untyped-def]
+    for line in data.report.lines():
+        _echo(line)
+
+
+def _progress(quiet: bool):  # type: ignore[no-untyped-def]
+    from churnkit.progress import progress
+
+    return progress(quiet=quiet)
+
+
 def _pandas_display():  # type: ignore[no-untyped-def]
     import pandas as pd
 

@@ -1,0 +1,111 @@
+"""build_features: the feature table at one as-of date, one engine-neutral Ibis expression."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import ibis.expr.types as ir
+
+from churnkit.errors import ConfigError
+from churnkit.features._common import (
+    EVENT_COLUMNS,
+    TRANSACTION_COLUMNS,
+    as_date,
+    check_windows,
+    date_lit,
+    left_join,
+    require_columns,
+)
+from churnkit.features.attributes import attribute_columns, attribute_features
+from churnkit.features.browsing import browsing_features, visitors
+from churnkit.features.catalogue import DEFAULT_WINDOWS, Feature, catalogue
+from churnkit.features.purchases import customer_base, distinct_channels, purchase_features
+
+
+def feature_columns(
+    transactions: ir.Table,
+    events: ir.Table | None = None,
+    customers: ir.Table | None = None,
+    *,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
+    channels: Sequence[str] = (),
+) -> tuple[Feature, ...]:
+    """The features ``build_features`` returns for these inputs, in column order."""
+    return catalogue(
+        windows=check_windows(windows),
+        channels=channels,
+        browsing=events is not None,
+        signup=customers is not None and "signup_date" in customers.columns,
+        attributes=attribute_columns(customers) if customers is not None else (),
+    )
+
+
+def resolve_channels(transactions: ir.Table, as_of: dt.date, channels: Sequence[str] | None) -> list[str]:
+    """``channels`` as given, or the sorted non-null channels of purchases before ``as_of``."""
+    if channels is None:
+        return distinct_channels(transactions, as_of)
+    if isinstance(channels, str):
+        raise ConfigError("channels must be a list of channel names, not one string")
+    return [str(c) for c in channels]
+
+
+def build_features(
+    transactions: ir.Table,
+    events: ir.Table | None = None,
+    customers: ir.Table | None = None,
+    *,
+    as_of: dt.date,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
+    session_gap_minutes: int = 30,
+    channels: Sequence[str] | None = None,
+) -> ir.Table:
+    """Feature table at ``as_of``: customer_id, as_of, then every feature of ``feature_columns``.
+
+    One row per customer with a purchase before ``as_of`` 00:00; only rows before it are read.
+    ``channels=None`` takes the channels of purchases before ``as_of`` (one small query); pass a fixed
+    list to get the same columns at every date. The result is a lazy Ibis table on the inputs' backend.
+    """
+    as_of = as_date(as_of)
+    windows = check_windows(windows)
+    if (
+        isinstance(session_gap_minutes, bool)
+        or not isinstance(session_gap_minutes, int)
+        or session_gap_minutes <= 0
+    ):
+        raise ConfigError(f"session_gap_minutes must be a positive whole number, got {session_gap_minutes!r}")
+    require_columns(transactions, TRANSACTION_COLUMNS, table_name="transactions")
+    if events is not None:
+        require_columns(events, EVENT_COLUMNS, table_name="events")
+    if customers is not None:
+        require_columns(customers, ("customer_id",), table_name="customers")
+    chans = resolve_channels(transactions, as_of, channels)
+    if chans:
+        require_columns(transactions, ("channel",), table_name="transactions")
+    feats = feature_columns(transactions, events, customers, windows=windows, channels=chans)
+
+    table = purchase_features(transactions, as_of=as_of, windows=windows, channels=chans)
+    if events is not None:
+        base = table.select("customer_id", "last_purchase_ts")
+        table = left_join(
+            table,
+            browsing_features(
+                events, base, as_of=as_of, windows=windows, session_gap_minutes=session_gap_minutes
+            ),
+        )
+    if customers is not None and any(f.group == "attributes" for f in feats):
+        table = left_join(table, attribute_features(customers, as_of=as_of))
+    return table.select(
+        "customer_id",
+        as_of=date_lit(as_of),
+        **{f.name: table[f.name].cast(f.dtype) for f in feats},
+    )
+
+
+def count_prospects(transactions: ir.Table, events: ir.Table, *, as_of: dt.date) -> int:
+    """Browsing-only visitors at ``as_of``: an event before it and no purchase before it."""
+    as_of = as_date(as_of)
+    require_columns(transactions, TRANSACTION_COLUMNS, table_name="transactions")
+    require_columns(events, EVENT_COLUMNS, table_name="events")
+    prospects = visitors(events, as_of).anti_join(customer_base(transactions, as_of), "customer_id")
+    return int(prospects.count().to_pyarrow().as_py())

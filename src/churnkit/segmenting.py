@@ -1,0 +1,75 @@
+"""The `segment` job: RFM segments and behavioural clusters for a base, with or without a trained model.
+
+Without a model, clusters are fitted on the fly on this base; with one, its stored clusters and RFM cut points
+are used, and risk, value and the recommended action come from its scores.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from churnkit.config import Config
+from churnkit.data.io import write_table
+from churnkit.data.load import ShopData
+from churnkit.data.readiness import default_as_of
+from churnkit.errors import DataTooShortError
+from churnkit.features import build_features
+from churnkit.segments import BehaviourClusters, plot_transitions, rfm_segments, segment_transitions
+
+
+def _features(data: ShopData, cfg: Config, as_of: dt.date) -> pd.DataFrame:
+    feats = build_features(
+        data.ibis("transactions"),
+        data.ibis("events"),
+        data.ibis("customers"),
+        as_of=as_of,
+        windows=tuple(cfg.features.windows),
+        session_gap_minutes=cfg.features.session_gap_minutes,
+    ).to_pandas()
+    if feats.empty:
+        raise DataTooShortError(f"no customer has a purchase before {as_of}: empty customer base")
+    return feats
+
+
+def segment_customers(
+    data: ShopData,
+    cfg: Config,
+    *,
+    out: str | Path,
+    model: Any | None = None,
+    compare_to: dt.date | None = None,
+) -> dict[str, Path]:
+    """Write the segments table (and its profile, and transitions if `compare_to` is given); return the paths."""
+    out = Path(out)
+    as_of = cfg.as_of or default_as_of(data)
+    feats = model.features(data, as_of=as_of) if model is not None else _features(data, cfg, as_of)
+    stem = out.name.split(".")[0]
+    written: dict[str, Path] = {}
+    if model is not None:
+        table = model.score_features(feats)
+        profile = model.clusters_.profile(feats)
+    else:
+        seg = cfg.segments
+        rfm = rfm_segments(feats, segment_map=seg.segment_map, bins=seg.rfm_bins)
+        clusters = BehaviourClusters(n_clusters=seg.n_clusters, k_range=tuple(seg.k_range)).fit(feats)
+        table = rfm.merge(clusters.predict(feats), on="customer_id")
+        profile = clusters.profile_
+    table.insert(1, "as_of", str(as_of)) if "as_of" not in table.columns else None
+    written["segments"] = write_table(table, out)
+    written["profile"] = write_table(profile, out.with_name(f"{stem}_profile.csv"))
+    if compare_to is not None:
+        # both dates ranked on their own base, with the same map and bins
+        seg = cfg.segments
+        before = rfm_segments(
+            _features(data, cfg, compare_to), segment_map=seg.segment_map, bins=seg.rfm_bins
+        )
+        after = rfm_segments(feats, segment_map=seg.segment_map, bins=seg.rfm_bins)
+        counts, shares = segment_transitions(before, after)
+        written["transitions"] = write_table(counts.reset_index(), out.with_name(f"{stem}_transitions.csv"))
+        write_table(shares.reset_index(), out.with_name(f"{stem}_transition_shares.csv"))
+        written["transitions heatmap"] = plot_transitions(counts, out.with_name(f"{stem}_transitions.png"))
+    return written

@@ -1,0 +1,280 @@
+"""One MLflow run per `train`, the registered pyfunc model and its `champion` alias.
+
+Default store: ``sqlite:///mlflow.db`` in the working folder (MLflow 3's default); ``--tracking-uri`` or
+``MLFLOW_TRACKING_URI`` choose another. The run holds the flattened config as params, the DESIGN.md metric
+names, plots, the feature schema, a data summary, the input datasets and one pyfunc model (models-from-code).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+
+from churnkit.config import Config
+from churnkit.data.load import ShopData
+from churnkit.errors import ModelError
+from churnkit.pipeline import ChurnkitModel, TrainResult
+
+PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
+MAIN_METRICS = (
+    "churn_auc",
+    "churn_pr_auc",
+    "churn_brier",
+    "churn_logloss",
+    "churn_ece",
+    "churn_lift_top10",
+    "clv_mae",
+    "clv_rmse",
+    "clv_spearman",
+    "clv_gini_norm",
+)
+CHAMPION = "champion"
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    model_uri: str
+    registered_version: str | None
+    champion_moved: bool
+    local_model: Path
+    metrics: dict[str, float]
+
+
+def tracking_uri(cfg: Config) -> str:
+    return cfg.tracking.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+
+
+def _mlflow(cfg: Config):  # type: ignore[no-untyped-def]
+    import mlflow
+
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    mlflow.set_tracking_uri(tracking_uri(cfg))
+    return mlflow
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
+
+
+def log_training_run(
+    result: TrainResult,
+    cfg: Config,
+    data: ShopData,
+    *,
+    sources: dict[str, str],
+    models_dir: str | Path = "models",
+    promote: bool = False,
+    plots: dict[str, Path] | None = None,
+) -> RunInfo:
+    """Log a finished training as one MLflow run, register the model and move `champion` if it wins."""
+    mlflow = _mlflow(cfg)
+    from mlflow import MlflowClient
+
+    mlflow.set_experiment(cfg.tracking.experiment)
+    metrics = result.backtest.metrics
+    with mlflow.start_run() as run, tempfile.TemporaryDirectory() as tmp:
+        run_id = run.info.run_id
+        params = cfg.flat()
+        mlflow.log_params({k: v[:500] for k, v in params.items()})
+        mlflow.set_tags(
+            {
+                "churnkit.mode": result.mode,
+                "churnkit.champion_model": result.backtest.champion,
+                "churnkit.as_of": result.summary["as_of"],
+                "churnkit.test_as_of": result.summary["test_as_of"],
+            }
+        )
+        mlflow.log_metrics(_finite(metrics))
+        for path in (plots or {}).values():
+            mlflow.log_artifact(str(path), artifact_path="plots")
+        mlflow.log_dict(feature_schema(result.model), "feature_schema.json")
+        mlflow.log_dict(
+            {**result.summary, "notes": result.notes, "load": data.report.lines()}, "data_summary.json"
+        )
+        result.backtest.predictions.to_csv(Path(tmp) / "backtest_predictions.csv", index=False)
+        mlflow.log_artifact(str(Path(tmp) / "backtest_predictions.csv"))
+        profile = result.model.clusters_.profile_
+        profile.to_csv(Path(tmp) / "segment_profile.csv", index=False)
+        mlflow.log_artifact(str(Path(tmp) / "segment_profile.csv"))
+        _log_datasets(mlflow, data, sources)
+
+        model_file = Path(tmp) / "churnkit_model.joblib"
+        joblib.dump(result.model, model_file)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(PYFUNC_CODE),
+                artifacts={"churnkit_model": str(model_file)},
+                registered_model_name=cfg.tracking.registered_model,
+                pip_requirements=_requirements(),
+            )
+        local = Path(models_dir) / run_id
+        _export_local(info.model_uri, local, tmp)
+        mlflow.log_param("local_model", str(local))
+
+    version = str(info.registered_model_version) if info.registered_model_version else None
+    moved = _maybe_promote(MlflowClient(), cfg.tracking.registered_model, version, metrics, promote)
+    return RunInfo(run_id, info.model_uri, version, moved, local, metrics)
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"churnkit=={version('churnkit')}"]
+
+
+def _export_local(model_uri: str, target: Path, tmp: str) -> None:
+    """Copy the logged model to models/<run_id>/ (atomic: copied beside, then renamed) and point models/latest at it."""
+    import mlflow
+
+    staging = Path(tmp) / "export"
+    mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(staging))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(staging, partial)
+    os.replace(partial, target)
+    latest = target.parent / "latest"
+    tmp_link = target.parent / ".latest.tmp"
+    tmp_link.unlink(missing_ok=True)
+    tmp_link.symlink_to(target.name, target_is_directory=True)
+    os.replace(tmp_link, latest)
+
+
+def _log_datasets(mlflow: Any, data: ShopData, sources: dict[str, str]) -> None:
+    import mlflow.data
+
+    for name in data.names:
+        sample = data.con.sql(f"SELECT * FROM {name} LIMIT 1000").df()
+        ds = mlflow.data.from_pandas(sample, source=sources.get(name, name), name=name)
+        mlflow.log_input(ds, context="training")
+
+
+def feature_schema(model: ChurnkitModel) -> dict[str, Any]:
+    from churnkit.features import FEATURES
+
+    meaning = {f.name: f for f in FEATURES}
+    cols = getattr(model, "feature_columns_", None) or model.required_columns()
+    out = []
+    for c in cols:
+        f = meaning.get(c)
+        out.append({"name": c, "meaning": f.meaning if f else "", "unit": f.unit if f else ""})
+    return {"horizon_days": model.horizon_days, "features": out, "required_columns": model.required_columns()}
+
+
+def _maybe_promote(
+    client: Any, name: str, version: str | None, metrics: dict[str, float], promote: bool
+) -> bool:
+    """Move `champion` to this version when forced, when there is none, or when its backtest churn_auc is beaten."""
+    if version is None:
+        return False
+    try:
+        current = client.get_model_version_by_alias(name, CHAMPION)
+    except Exception:  # no alias yet: MLflow raises RestException / MlflowException
+        current = None
+    new_auc = metrics.get("churn_auc", float("nan"))
+    if current is not None and not promote:
+        old = client.get_run(current.run_id).data.metrics.get("churn_auc", float("nan"))
+        if not (math.isfinite(new_auc) and (not math.isfinite(old) or new_auc > old)):
+            return False
+    client.set_registered_model_alias(name, CHAMPION, version)
+    return True
+
+
+def list_runs(cfg: Config, *, experiment: str | None = None, max_results: int = 20) -> pd.DataFrame:
+    """Recent runs side by side: main metrics, their baselines, and which version holds `champion`."""
+    mlflow = _mlflow(cfg)
+    name = experiment or cfg.tracking.experiment
+    exp = mlflow.get_experiment_by_name(name)
+    if exp is None:
+        raise ModelError(f"no experiment named {name!r} in {tracking_uri(cfg)}")
+    runs = mlflow.search_runs([exp.experiment_id], max_results=max_results, order_by=["start_time DESC"])
+    if runs.empty:
+        return pd.DataFrame()
+    cols = {"run_id": "run_id", "start_time": "start_time", "tags.churnkit.champion_model": "model"}
+    for m in ("churn_auc", "churn_ece", "clv_gini_norm"):
+        for prefix in ("", "baseline_btyd_", "baseline_recency_"):
+            cols[f"metrics.{prefix}{m}"] = f"{prefix}{m}"
+    out = runs[[c for c in cols if c in runs.columns]].rename(columns=cols)
+    out["start_time"] = pd.to_datetime(out["start_time"]).dt.strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        from mlflow import MlflowClient
+
+        champ = MlflowClient().get_model_version_by_alias(cfg.tracking.registered_model, CHAMPION).run_id
+        out.insert(1, "champion", out["run_id"].eq(champ).map({True: "*", False: ""}))
+    except Exception:
+        out.insert(1, "champion", "")
+    return out
+
+
+def run_record(cfg: Config, run_id: str) -> dict[str, Any]:
+    """Metrics, params, summary and plot files of one run (for the HTML report)."""
+    mlflow = _mlflow(cfg)
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    try:
+        run = client.get_run(run_id)
+    except Exception:
+        raise ModelError(f"no run with id {run_id!r} in {tracking_uri(cfg)}") from None
+    tmp = Path(tempfile.mkdtemp(prefix="churnkit-report-"))
+    images: dict[str, Path] = {}
+    try:
+        plot_dir = Path(
+            mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="plots", dst_path=str(tmp))
+        )
+        images = {p.stem: p for p in sorted(plot_dir.glob("*.png"))}
+    except Exception:
+        images = {}
+    summary = json.loads(
+        Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path="data_summary.json", dst_path=str(tmp)
+            )
+        ).read_text()
+    )
+    profile_path = Path(
+        mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="segment_profile.csv", dst_path=str(tmp)
+        )
+    )
+    return {
+        "run_id": run_id,
+        "metrics": dict(run.data.metrics),
+        "params": dict(run.data.params),
+        "summary": summary,
+        "images": images,
+        "profile": pd.read_csv(profile_path),
+        "tmp": tmp,
+    }
+
+
+def load_model(uri: str, cfg: Config) -> ChurnkitModel:
+    """A ChurnkitModel from any MLflow model URI or a local model folder."""
+    mlflow = _mlflow(cfg)
+    local = Path(uri)
+    target = str(local) if local.exists() else uri
+    if not local.exists() and not uri.startswith(("models:/", "runs:/", "file:", "s3:", "gs:", "dbfs:")):
+        raise ModelError(f"model not found: {uri!r} is neither a local model folder nor an MLflow model URI")
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning)
+            pyfunc = mlflow.pyfunc.load_model(target)
+    except Exception as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ModelError(f"cannot load model {uri!r}: {first}") from None
+    return pyfunc.unwrap_python_model().model

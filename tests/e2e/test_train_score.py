@@ -1,0 +1,287 @@
+"""End to end through the CLI, against a real SQLite MLflow store in a temp folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from churnkit.cli import app
+from churnkit.data.sample import generate_shop, write_shop
+from churnkit.tracking.runs import MAIN_METRICS
+
+PREFIXES = ("", "baseline_recency_", "baseline_btyd_")
+SCORE_COLUMNS = {
+    "customer_id",
+    "churn_probability",
+    "p_alive",
+    "expected_purchases",
+    "predicted_clv",
+    "segment",
+    "rfm_segment",
+    "risk_tier",
+    "top_reasons",
+    "recommended_action",
+    "expected_next_purchase",
+}
+
+
+def invoke(*args):  # type: ignore[no-untyped-def]
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("shop")
+    paths = write_shop(generate_shop(1500, seed=3), folder, fmt="csv")
+    cfg = folder / "fast.yaml"
+    cfg.write_text("training:\n  n_snapshots: 3\n  spacing_days: 45\n")
+    return {**paths, "config": cfg, "folder": folder}
+
+
+@pytest.fixture(scope="module")
+def trained(shop, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """Two train runs on one store: the second with a shorter horizon (a different backtest)."""
+    work = tmp_path_factory.mktemp("work")
+    store = f"sqlite:///{work / 'mlflow.db'}"
+    common = [
+        "--transactions",
+        shop["transactions"],
+        "--events",
+        shop["events"],
+        "--customers",
+        shop["customers"],
+        "--config",
+        shop["config"],
+        "--tracking-uri",
+        store,
+        "--quiet",
+        "--json",
+    ]
+    runs = []
+    import os
+
+    old = os.getcwd()
+    os.chdir(work)
+    try:
+        for extra in ([], ["--horizon", "60"]):
+            result = invoke("train", *common, *extra)
+            assert result.exit_code == 0, result.stdout + result.stderr
+            runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    finally:
+        os.chdir(old)
+    return {"work": work, "store": store, "runs": runs}
+
+
+def test_train_json_and_every_metric_name(trained):
+    for run in trained["runs"]:
+        assert set(run) >= {"run_id", "model_uri", "metrics"}
+        for name in MAIN_METRICS:
+            for prefix in PREFIXES:
+                assert isinstance(run["metrics"][prefix + name], float), prefix + name
+
+
+def test_runs_lists_both_and_champion_follows_the_rule(trained):
+    from mlflow import MlflowClient
+
+    result = invoke("runs", "--tracking-uri", trained["store"])
+    assert result.exit_code == 0
+    for run in trained["runs"]:
+        assert run["run_id"] in result.stdout
+    first, second = trained["runs"]
+    assert first["champion"] is True  # no champion yet: the first run takes it
+    assert second["champion"] is (second["metrics"]["churn_auc"] > first["metrics"]["churn_auc"])
+    import mlflow
+
+    mlflow.set_tracking_uri(trained["store"])
+    holder = MlflowClient().get_model_version_by_alias("churnkit", "champion").run_id
+    best = max(trained["runs"], key=lambda r: r["metrics"]["churn_auc"])
+    assert holder == best["run_id"]
+
+
+def test_promote_moves_the_alias(trained, shop, tmp_path):
+    from mlflow import MlflowClient
+
+    store = f"sqlite:///{tmp_path / 'p.db'}"
+    base = [
+        "--transactions",
+        shop["transactions"],
+        "--config",
+        shop["config"],
+        "--tracking-uri",
+        store,
+        "-q",
+        "--json",
+    ]
+    first = json.loads(invoke("train", *base).stdout.strip().splitlines()[-1])
+    worse = json.loads(invoke("train", *base, "--horizon", "30", "--promote").stdout.strip().splitlines()[-1])
+    import mlflow
+
+    mlflow.set_tracking_uri(store)
+    holder = MlflowClient().get_model_version_by_alias("churnkit", "champion").run_id
+    assert first["champion"] and worse["champion"]
+    assert holder == worse["run_id"]
+
+
+def score(shop, store, model, out, *extra):  # type: ignore[no-untyped-def]
+    return invoke(
+        "score",
+        "--model",
+        model,
+        "--transactions",
+        shop["transactions"],
+        "--events",
+        shop["events"],
+        "--customers",
+        shop["customers"],
+        "--tracking-uri",
+        store,
+        "--out",
+        out,
+        "-q",
+        *extra,
+    )
+
+
+def test_three_model_uris_give_identical_scores(trained, shop, tmp_path):
+    first = trained["runs"][0]
+    champion_run = max(trained["runs"], key=lambda r: r["metrics"]["churn_auc"])
+    uris = {
+        "alias": "models:/churnkit@champion",
+        "logged": champion_run["model_uri"],
+        "folder": str(trained["work"] / champion_run["local_model"]),
+    }
+    assert first["model_uri"].startswith("models:/m-")
+    texts = {}
+    for name, uri in uris.items():
+        out = tmp_path / f"{name}.csv"
+        result = score(shop, trained["store"], uri, out)
+        assert result.exit_code == 0, result.stdout + result.stderr
+        texts[name] = out.read_text()
+    assert texts["alias"] == texts["logged"] == texts["folder"]
+    scores = pd.read_csv(tmp_path / "alias.csv", dtype={"customer_id": str})
+    assert set(scores.columns) >= SCORE_COLUMNS
+    buyers = pd.read_csv(shop["transactions"], dtype={"customer_id": str}).query("amount > 0")["customer_id"]
+    assert scores["customer_id"].is_unique
+    assert set(scores["customer_id"]) == set(buyers)
+    assert scores["churn_probability"].between(0, 1).all()
+    assert (scores["predicted_clv"] >= 0).all()
+    assert scores["top_reasons"].str.len().gt(0).all()
+
+
+def test_pyfunc_in_a_fresh_process_scores_the_same(trained, shop, tmp_path):
+    run = trained["runs"][0]
+    out = tmp_path / "cli.csv"
+    assert score(shop, trained["store"], run["model_uri"], out).exit_code == 0
+    script = tmp_path / "fresh.py"
+    script.write_text(
+        "import sys, mlflow, pandas as pd\n"
+        f"mlflow.set_tracking_uri({trained['store']!r})\n"
+        f"m = mlflow.pyfunc.load_model({run['model_uri']!r})\n"
+        "parts = []\n"
+        f"for name, path in [('transactions', {str(shop['transactions'])!r}), ('events', {str(shop['events'])!r}),"
+        f" ('customers', {str(shop['customers'])!r})]:\n"
+        "    df = pd.read_csv(path, dtype=str)\n"
+        "    df.insert(0, 'table', name)\n"
+        "    parts.append(df)\n"
+        "scores = m.predict(pd.concat(parts, ignore_index=True))\n"
+        "scores.to_csv(sys.argv[1], index=False)\n"
+    )
+    fresh = tmp_path / "fresh.csv"
+    subprocess.run([sys.executable, str(script), str(fresh)], check=True, capture_output=True)
+    a = pd.read_csv(out, dtype={"customer_id": str}).set_index("customer_id").sort_index()
+    b = pd.read_csv(fresh, dtype={"customer_id": str}).set_index("customer_id").sort_index()
+    pd.testing.assert_frame_equal(a[b.columns], b, check_exact=False, rtol=1e-12)
+
+
+def test_top_and_budget_select_what_they_say(trained, shop, tmp_path):
+    store = trained["store"]
+    full = tmp_path / "all.csv"
+    assert score(shop, store, "models:/churnkit@champion", full).exit_code == 0
+    ranked = pd.read_csv(full, dtype={"customer_id": str})
+    top = tmp_path / "top.csv"
+    result = score(shop, store, "models:/churnkit@champion", top, "--top", "25")
+    assert result.exit_code == 0
+    chosen = pd.read_csv(top, dtype={"customer_id": str})
+    assert len(chosen) == 25
+    assert set(chosen["customer_id"]) == set(ranked.nlargest(25, "expected_saved_value")["customer_id"])
+    budget = tmp_path / "budget.csv"
+    result = score(
+        shop, store, "models:/churnkit@champion", budget, "--budget", "60", "--cost-per-contact", "2.5"
+    )
+    assert result.exit_code == 0
+    picked = pd.read_csv(budget, dtype={"customer_id": str})
+    worth = ranked[ranked["expected_saved_value"] >= 2.5]
+    assert len(picked) == min(24, len(worth))  # 60 / 2.5 = 24 contacts at most
+    assert picked["expected_saved_value"].min() >= worth["expected_saved_value"].nlargest(len(picked)).min()
+    assert f"chosen (budget): {len(picked)} customers" in result.stdout
+    assert "expected churners among them" in result.stdout and "expected value saved" in result.stdout
+
+
+def test_report_holds_metric_table_and_images(trained, tmp_path):
+    run = trained["runs"][0]
+    out = tmp_path / "report.html"
+    result = invoke("report", run["run_id"], "--out", out, "--tracking-uri", trained["store"])
+    assert result.exit_code == 0, result.stderr
+    html = out.read_text()
+    for name in MAIN_METRICS:
+        assert name in html
+    assert html.count('<img src="data:image/png;base64,') >= 4
+    assert "http://" not in html and "https://" not in html
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("unknown_model", "model not found"),
+        ("schema", "does not match the model's schema"),
+        ("as_of_before_data", "no customer base"),
+        ("bad_uri_alias", "cannot load model"),
+    ],
+)
+def test_score_errors_exit_2_and_write_nothing(trained, shop, tmp_path, case, message):
+    out = tmp_path / "scores.csv"
+    store = trained["store"]
+    if case == "unknown_model":
+        result = score(shop, store, "no/such/folder", out)
+    elif case == "schema":  # trained with events and customers; scored without them
+        result = invoke(
+            "score",
+            "--model",
+            "models:/churnkit@champion",
+            "--transactions",
+            shop["transactions"],
+            "--tracking-uri",
+            store,
+            "--out",
+            out,
+            "-q",
+        )
+    elif case == "as_of_before_data":
+        result = score(shop, store, "models:/churnkit@champion", out, "--as-of", "2001-01-01")
+    else:
+        result = score(shop, store, "models:/churnkit@nosuchalias", out)
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # no partial output
+
+
+def test_train_as_of_outside_the_data_is_a_usage_error(shop, tmp_path):
+    result = invoke(
+        "train",
+        "--transactions",
+        shop["transactions"],
+        "--as-of",
+        "1990-01-01",
+        "--tracking-uri",
+        f"sqlite:///{tmp_path / 'x.db'}",
+        "-q",
+    )
+    assert result.exit_code == 2
+    assert "outside the data" in result.stderr
