@@ -156,11 +156,19 @@ def _export_local(model_uri: str, target: Path, tmp: str) -> None:
 
 
 def _log_datasets(mlflow: Any, data: ShopData, sources: dict[str, str]) -> None:
+    """Log each input table as an MLflow dataset (schema, digest of a 1,000-row sample, and its file)."""
     import mlflow.data
+
+    from churnkit.data.io import resolve_source
 
     for name in data.names:
         sample = data.con.sql(f"SELECT * FROM {name} LIMIT 1000").df()
-        ds = mlflow.data.from_pandas(sample, source=sources.get(name, name), name=name)
+        source = sources.get(name)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning)
+            ds = mlflow.data.from_pandas(
+                sample, source=str(resolve_source(source).resolve()) if source else None, name=name
+            )
         mlflow.log_input(ds, context="training")
 
 
