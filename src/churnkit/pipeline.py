@@ -195,6 +195,7 @@ class ChurnkitModel:
             as_of=as_of,
             **self.feature_settings,
         ).to_pandas()
+        feats = _ordered(feats)
         if feats.empty:
             raise DataTooShortError(
                 f"no customer has a purchase before the as-of date {as_of}: empty customer base"
@@ -256,7 +257,7 @@ class ChurnkitModel:
 
     def _predict(self, features: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Features + BTYD outputs, and the churn probability and H-day CLV of the champion model."""
-        features = features.reset_index(drop=True)
+        features = _rounded(features.reset_index(drop=True))
         btyd = self.btyd_.predict(
             features,
             horizon_days=self.horizon_days,
@@ -297,6 +298,23 @@ class ChurnkitModel:
             .sort_values("importance", ascending=False)
             .reset_index(drop=True)
         )
+
+
+def _ordered(features: pd.DataFrame) -> pd.DataFrame:
+    """Rows sorted by customer and floats rounded to 8 decimals, so fits and predictions are reproducible.
+
+    Engines return rows in no fixed order, and parallel sums differ in the last bits (~1e-13) from run to
+    run, which is enough to move a LightGBM split. Rounding far below any currency unit removes both.
+    """
+    return _rounded(features.sort_values("customer_id", kind="stable").reset_index(drop=True))
+
+
+def _rounded(features: pd.DataFrame) -> pd.DataFrame:
+    floats = features.select_dtypes("float").columns
+    if len(floats):
+        features = features.copy()
+        features[floats] = features[floats].round(8)
+    return features
 
 
 def _is_text(series: pd.Series) -> bool:
@@ -351,7 +369,7 @@ def _snapshot(
         feats["churned"] = feats["churned"].fillna(1).astype(int)
         feats["future_revenue"] = feats["future_revenue"].fillna(0.0)
         feats["future_purchases"] = feats["future_purchases"].fillna(0)
-    return feats
+    return _ordered(feats)
 
 
 def _with_btyd(feats: pd.DataFrame, cfg: Config) -> tuple[pd.DataFrame, BTYDModel]:

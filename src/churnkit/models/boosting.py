@@ -9,7 +9,7 @@ score distribution under it (and would have to guess a number of rounds). The pr
 latest snapshot only tunes, it does not grow trees.
 
 Training is bit-for-bit reproducible: every booster runs with ``deterministic=True,
-force_col_wise=True, num_threads=2`` and ``seed=random_state``. Fitted models pickle (the boosters
+force_col_wise=True`` and ``seed=random_state``, on one thread below 200,000 rows and two above. Fitted models pickle (the boosters
 are stored as LightGBM model strings, trimmed to the best iteration).
 """
 
@@ -54,6 +54,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 """LightGBM parameters used unless ``params`` overrides them: modest trees for tables of thousands
 to millions of customers, row and column subsampling, a little L2."""
+
+SMALL_DATA_ROWS = 200_000
+"""Training sets smaller than this train on one thread (see `_train`)."""
 
 _REPRODUCIBLE: dict[str, Any] = {
     "deterministic": True,
@@ -277,6 +280,10 @@ class _LightGBMModel:
     ) -> tuple[lgb.Booster, int]:
         """Train with early stopping on the held-out rows; return the booster cut at its best round."""
         categorical = [self.feature_names_.index(n) for n in self.categorical_features_]
+        if "num_threads" not in (self.params or {}):
+            # One thread below SMALL_DATA_ROWS: as fast there, and OpenMP barriers make two threads
+            # many times slower when the cores are shared with other work. Same rows, same thread count.
+            params = {**params, "num_threads": 1 if len(X_train) < SMALL_DATA_ROWS else 2}
         dataset_params = {"verbose": -1}
         train_set = lgb.Dataset(
             X_train,
