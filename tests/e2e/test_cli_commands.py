@@ -1,0 +1,112 @@
+"""The remaining commands through the CLI: generate, kpis, features, segment, demo."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):  # type: ignore[no-untyped-def]
+    from churnkit.data.sample import generate_shop, write_shop
+
+    folder = tmp_path_factory.mktemp("shop")
+    return write_shop(generate_shop(800, seed=11), folder)
+
+
+def test_generate_same_seed_same_files(cli, tmp_path):
+    for name in ("a", "b"):
+        assert cli("generate", tmp_path / name, "--customers", "300", "--seed", "4").exit_code == 0
+    for table in ("transactions", "events", "customers", "truth"):
+        assert (tmp_path / "a" / f"{table}.csv").read_bytes() == (
+            tmp_path / "b" / f"{table}.csv"
+        ).read_bytes()
+
+
+def test_kpis_writes_table_cohorts_and_heatmap(cli, shop, tmp_path):
+    out = tmp_path / "k" / "kpis.csv"
+    result = cli("kpis", "--transactions", shop["transactions"], "--period", "quarter", "--out", out)
+    assert result.exit_code == 0, result.stderr
+    table = pd.read_csv(out)
+    assert {"retention_rate", "churn_rate", "simple_clv", "average_order_value"} <= set(table.columns)
+    assert (tmp_path / "k" / "kpis_cohorts.csv").exists()
+    assert (tmp_path / "k" / "kpis_cohorts.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_features_one_row_per_customer_with_labels(cli, shop, tmp_path):
+    out = tmp_path / "f.parquet"
+    result = cli(
+        "features",
+        "-t",
+        shop["transactions"],
+        "-e",
+        shop["events"],
+        "--as-of",
+        "2025-06-01",
+        "--horizon",
+        "90",
+        "--out",
+        out,
+    )
+    assert result.exit_code == 0, result.stderr
+    table = pd.read_parquet(out)
+    assert table["customer_id"].is_unique
+    assert {
+        "frequency",
+        "recency",
+        "T",
+        "monetary_value",
+        "sessions_30d",
+        "churned",
+        "future_revenue",
+    } <= set(table.columns)
+    tx = pd.read_csv(shop["transactions"], dtype={"customer_id": str}, parse_dates=["timestamp"])
+    base = tx[(tx["amount"] > 0) & (tx["timestamp"] < "2025-06-01")]["customer_id"].unique()
+    assert set(table["customer_id"]) == set(base)
+
+
+def test_segment_without_a_model_and_transitions(cli, shop, tmp_path):
+    out = tmp_path / "seg.csv"
+    result = cli(
+        "segment",
+        "-t",
+        shop["transactions"],
+        "-e",
+        shop["events"],
+        "--as-of",
+        "2025-10-01",
+        "--compare-to",
+        "2025-04-01",
+        "--out",
+        out,
+    )
+    assert result.exit_code == 0, result.stderr
+    seg = pd.read_csv(out, dtype={"customer_id": str})
+    profile = pd.read_csv(tmp_path / "seg_profile.csv")
+    assert seg["customer_id"].is_unique
+    assert profile["size"].sum() == len(seg)
+    assert seg["segment"].str.len().gt(0).all() and seg["rfm_segment"].notna().all()
+    counts = pd.read_csv(tmp_path / "seg_transitions.csv").set_index("from")
+    tx = pd.read_csv(shop["transactions"], dtype={"customer_id": str}, parse_dates=["timestamp"])
+    at_d1 = tx[(tx["amount"] > 0) & (tx["timestamp"] < "2025-04-01")]["customer_id"].nunique()
+    assert counts.to_numpy().sum() == at_d1
+    assert (tmp_path / "seg_transitions.png").exists()
+
+
+@pytest.mark.slow
+def test_demo_writes_every_output(cli, tmp_path):
+    result = cli("demo", "--out-dir", tmp_path / "demo", "--customers", "1500", "-q")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    for name in (
+        "kpis.csv",
+        "cohorts.png",
+        "scores.csv",
+        "campaign.csv",
+        "segments.csv",
+        "report.html",
+        "mlflow.db",
+    ):
+        assert (tmp_path / "demo" / name).exists(), name
+    assert "mlflow ui --backend-store-uri sqlite:///" in result.stdout
+    scores = pd.read_csv(tmp_path / "demo" / "scores.csv", dtype={"customer_id": str})
+    assert scores["customer_id"].is_unique
