@@ -55,6 +55,12 @@ AsOfOpt = Annotated[
 ]
 HorizonOpt = Annotated[int | None, typer.Option("--horizon", help="Horizon H in days (default 90).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+EngineOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--engine", help="duckdb (one machine, default) or spark (needs churnkit[spark]); overrides config."
+    ),
+]
 
 
 def _echo(msg: str = "") -> None:
@@ -79,7 +85,6 @@ def _config(config: Path | None, tracking_uri: str | None = None, **overrides): 
 
 
 def _load(cfg, rejected_dir: Path | None):  # type: ignore[no-untyped-def]
-    from churnkit.data.load import load_shop
     from churnkit.errors import InputError
 
     tx = cfg.inputs.transactions.path
@@ -87,6 +92,10 @@ def _load(cfg, rejected_dir: Path | None):  # type: ignore[no-untyped-def]
         raise InputError(
             "no transactions file given: use --transactions or inputs.transactions.path in --config"
         )
+    if cfg.engine == "spark":
+        from churnkit.engines.spark import load_shop_spark as load_shop
+    else:
+        from churnkit.data.load import load_shop
     return load_shop(
         tx,
         cfg.inputs.events.path,
@@ -128,6 +137,7 @@ def validate(
     rejected_dir: Annotated[
         Path, typer.Option("--rejected-dir", help="Where rows set aside are written.")
     ] = Path("rejected"),
+    engine: EngineOpt = None,
     config: ConfigOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
@@ -142,6 +152,7 @@ def validate(
         customers=customers,
         as_of=as_of,
         horizon_days=horizon,
+        engine=engine,
     )
     data = _load(cfg, rejected_dir)
     for line in data.report.lines():
@@ -195,6 +206,7 @@ def features(
     out: Annotated[Path, typer.Option("--out", "-o", help="Feature table (CSV or Parquet).")] = Path(
         "features.csv"
     ),
+    engine: EngineOpt = None,
     config: ConfigOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
@@ -204,7 +216,13 @@ def features(
     from churnkit.features import build_features, build_labels
 
     cfg = _config(
-        config, tracking_uri, transactions=transactions, events=events, customers=customers, as_of=as_of
+        config,
+        tracking_uri,
+        transactions=transactions,
+        events=events,
+        customers=customers,
+        as_of=as_of,
+        engine=engine,
     )
     data = _load(cfg, out.parent)
     _report(data)
@@ -236,6 +254,7 @@ def train(
     promote: Annotated[bool, typer.Option("--promote", help="Move the champion alias to this run.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object last.")] = False,
     quiet: QuietOpt = False,
+    engine: EngineOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Backtest against baselines, fit the final model, log one MLflow run and register the model."""
@@ -251,6 +270,7 @@ def train(
         customers=customers,
         as_of=as_of,
         horizon_days=horizon,
+        engine=engine,
         **{"tracking.experiment": experiment},
     )
     with _progress(quiet) as step:
@@ -316,6 +336,7 @@ def score(
         float | None, typer.Option("--cost-per-contact", min=0, help="Cost of contacting one customer.")
     ] = None,
     quiet: QuietOpt = False,
+    engine: EngineOpt = None,
     config: ConfigOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
@@ -329,7 +350,13 @@ def score(
     if top is not None and budget is not None:
         raise typer.BadParameter("use either --top or --budget", param_hint="--top")
     cfg = _config(
-        config, tracking_uri, transactions=transactions, events=events, customers=customers, as_of=as_of
+        config,
+        tracking_uri,
+        transactions=transactions,
+        events=events,
+        customers=customers,
+        as_of=as_of,
+        engine=engine,
     )
     with _progress(quiet) as step:
         step("loading the model")
@@ -363,6 +390,7 @@ def segment(
         str | None,
         typer.Option("--compare-to", help="Earlier as-of date: also write the RFM segment transitions."),
     ] = None,
+    engine: EngineOpt = None,
     config: ConfigOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
@@ -370,7 +398,13 @@ def segment(
     from churnkit.segmenting import segment_customers
 
     cfg = _config(
-        config, tracking_uri, transactions=transactions, events=events, customers=customers, as_of=as_of
+        config,
+        tracking_uri,
+        transactions=transactions,
+        events=events,
+        customers=customers,
+        as_of=as_of,
+        engine=engine,
     )
     data = _load(cfg, out.parent)
     churn_model = None

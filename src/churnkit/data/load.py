@@ -427,33 +427,40 @@ def _write_rejected(con: duckdb.DuckDBPyConnection, name: str, rejected_dir: str
 
 
 def summary(data: ShopData, *, as_of: dt.date | None = None) -> dict[str, Any]:
-    """Plain facts about the loaded data (rows, dates, buyers), used by `validate` and the run summary."""
-    con = data.con
-    row = con.sql(
-        "SELECT count(*), min(timestamp), max(timestamp), count(DISTINCT customer_id) FROM transactions"
-    ).fetchall()[0]
-    buyers = con.sql(
-        "SELECT count(*) FILTER (WHERE n = 1), count(*) FILTER (WHERE n > 1) FROM ("
-        " SELECT customer_id, count(DISTINCT order_id) n FROM transactions WHERE NOT is_return GROUP BY 1)"
-    ).fetchall()[0]
+    """Plain facts about the loaded data (rows, dates, buyers), used by `validate` and the run summary.
+
+    Written in Ibis, so it runs on whichever engine holds the tables (DuckDB or Spark).
+    """
+    tx = data.ibis("transactions")
+    row = (
+        tx.aggregate(
+            n=tx.count(), lo=tx.timestamp.min(), hi=tx.timestamp.max(), customers=tx.customer_id.nunique()
+        )
+        .to_pyarrow()
+        .to_pylist()[0]
+    )
+    buys = tx.filter(~tx.is_return)
+    per = buys.group_by("customer_id").aggregate(n=buys.order_id.nunique())
+    buyers = per.aggregate(one=(per.n == 1).sum(), repeat=(per.n > 1).sum()).to_pyarrow().to_pylist()[0]
     out: dict[str, Any] = {
-        "transactions": int(row[0]),
-        "first_timestamp": str(row[1]),
-        "last_timestamp": str(row[2]),
-        "customers": int(row[3]),
-        "one_time_buyers": int(buyers[0]),
-        "repeat_buyers": int(buyers[1]),
+        "transactions": int(row["n"]),
+        "first_timestamp": str(row["lo"]),
+        "last_timestamp": str(row["hi"]),
+        "customers": int(row["customers"]),
+        "one_time_buyers": int(buyers["one"] or 0),
+        "repeat_buyers": int(buyers["repeat"] or 0),
         "rows_rejected": data.report.rows_rejected,
     }
     if data.has("events"):
-        ev = con.sql(
-            "SELECT count(*), count(DISTINCT customer_id), "
-            " count(DISTINCT customer_id) FILTER (WHERE customer_id IN (SELECT customer_id FROM transactions))"
-            " FROM events"
-        ).fetchall()[0]
-        out["events"] = int(ev[0])
-        out["buyers_with_events"] = int(ev[2])
-        out["browsing_only_prospects"] = int(ev[1] - ev[2])
+        ev = data.ibis("events")
+        counts = ev.aggregate(n=ev.count(), visitors=ev.customer_id.nunique()).to_pyarrow().to_pylist()[0]
+        known = (
+            ev.select("customer_id").distinct().semi_join(tx.select("customer_id").distinct(), "customer_id")
+        )
+        with_events = int(known.count().to_pyarrow().as_py())
+        out["events"] = int(counts["n"])
+        out["buyers_with_events"] = with_events
+        out["browsing_only_prospects"] = int(counts["visitors"]) - with_events
     if data.has("customers"):
-        out["customer_rows"] = int(con.sql("SELECT count(*) FROM customers").fetchall()[0][0])
+        out["customer_rows"] = int(data.ibis("customers").count().to_pyarrow().as_py())
     return out

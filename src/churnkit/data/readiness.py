@@ -85,10 +85,15 @@ def _churn_rate(data: ShopData, start: dt.date, end: dt.date) -> float | None:
     first, last = data.date_range()
     if start <= first or end > last + dt.timedelta(days=1):
         return None
-    base, churned = data.con.execute(
-        "WITH b AS (SELECT DISTINCT customer_id FROM transactions WHERE NOT is_return AND timestamp < ?), "
-        "f AS (SELECT DISTINCT customer_id FROM transactions WHERE NOT is_return AND timestamp >= ? AND timestamp < ?) "
-        "SELECT count(*), count(*) FILTER (WHERE f.customer_id IS NULL) FROM b LEFT JOIN f USING (customer_id)",
-        [start, start, end],
-    ).fetchall()[0]
+    import ibis
+
+    tx = data.ibis("transactions")
+    start_ts, end_ts = (
+        ibis.literal(dt.datetime.combine(d, dt.time(0)), type="timestamp") for d in (start, end)
+    )
+    buys = tx.filter(~tx.is_return)
+    b = buys.filter(buys.timestamp < start_ts).select("customer_id").distinct()
+    f = buys.filter((buys.timestamp >= start_ts) & (buys.timestamp < end_ts)).select("customer_id").distinct()
+    base = int(b.count().to_pyarrow().as_py())
+    churned = int(b.anti_join(f, "customer_id").count().to_pyarrow().as_py())
     return churned / base if base else None

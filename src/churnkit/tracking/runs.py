@@ -162,7 +162,7 @@ def _log_datasets(mlflow: Any, data: ShopData, sources: dict[str, str]) -> None:
     from churnkit.data.io import resolve_source
 
     for name in data.names:
-        sample = data.con.sql(f"SELECT * FROM {name} LIMIT 1000").df()
+        sample = data.ibis(name).limit(1000).to_pandas()  # engine-neutral (DuckDB or Spark)
         source = sources.get(name)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=UserWarning)

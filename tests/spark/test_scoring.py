@@ -1,0 +1,91 @@
+"""The pipeline runs unchanged on Spark data, and ``spark_udf`` batch scores equal the local scores.
+
+A model trained by `churnkit.pipeline.train` and logged by `churnkit.tracking.runs.log_training_run` to a SQLite
+MLflow store scores the same customers on Spark (features on Spark, pyfunc through ``mlflow.pyfunc.spark_udf``)
+as `ChurnkitModel.score` does locally: every score column within 1e-9.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from churnkit.engines.spark import score_on_spark, spark_features
+from churnkit.errors import ModelError
+from churnkit.pipeline import SCORE_COLUMNS, train
+
+from .conftest import PYSPARK_ON_PANDAS3, assert_same_table
+
+pytestmark = [pytest.mark.spark, PYSPARK_ON_PANDAS3]
+
+
+def test_spark_udf_scores_equal_local_scores(spark, shop):
+    import mlflow
+
+    mlflow.set_tracking_uri(shop["store"])
+    assert shop["info"].champion_moved  # the first run holds models:/churnkit@champion
+    local = shop["local_scores"]
+    scored = score_on_spark(spark, "models:/churnkit@champion", shop["spark"]).toPandas()
+    assert list(scored.columns) == list(SCORE_COLUMNS)
+    assert len(scored) == len(local) > 400
+    assert scored["churn_probability"].between(0, 1).all()
+    assert_same_table(scored, local)
+
+
+def test_pipeline_trains_and_scores_unchanged_on_spark_data(shop):
+    """`train` and `ChurnkitModel.score` only use names/has/ibis/date_range/report: same results on Spark.
+
+    Training runs in the BTYD-only mode here (one snapshot, no LightGBM fits, to keep the test short): every
+    snapshot's features and labels still come from Spark. The boosted model's `ChurnkitModel.score` on Spark
+    tables is checked by `score --engine spark` in test_cli.py.
+    """
+    cfg = shop["cfg"].model_copy(
+        update={"training": shop["cfg"].training.model_copy(update={"n_snapshots": 1})}
+    )
+    on_duck, on_spark = train(shop["duck"], cfg), train(shop["spark"], cfg)
+    assert on_spark.mode == on_duck.mode == "btyd_only"
+    timings = ("seconds",)  # the BTYD fit's own wall times
+    assert {k: v for k, v in on_spark.summary.items() if k != "btyd"} == {
+        k: v for k, v in on_duck.summary.items() if k != "btyd"
+    }
+    assert {k: v for k, v in on_spark.summary["btyd"].items() if k not in timings} == {
+        k: v for k, v in on_duck.summary["btyd"].items() if k not in timings
+    }
+    assert on_spark.backtest.metrics.keys() == on_duck.backtest.metrics.keys()
+    for name, value in on_duck.backtest.metrics.items():
+        assert on_spark.backtest.metrics[name] == pytest.approx(value, rel=1e-9, abs=1e-9, nan_ok=True), name
+    assert_same_table(on_spark.scores, on_duck.scores)
+
+
+def test_spark_job_entry_point(spark, shop, sample_files, tmp_path):
+    """`spark-submit .../churnkit/engines/spark.py score|features ...` writes what the library computes."""
+    import glob
+
+    import pandas as pd
+
+    from churnkit.data.load import load_shop
+    from churnkit.engines.spark import main
+    from churnkit.features import build_features
+
+    files = ["-t", str(sample_files["transactions"]), "-e", str(sample_files["events"])]
+    files += ["--customers", str(sample_files["customers"])]
+    scores = tmp_path / "scores.parquet"
+    model = ["--model", "models:/churnkit@champion", "--tracking-uri", shop["store"]]
+    assert main(["score", *model, *files, "--as-of", "2025-06-01", "--out", str(scores)]) == 0
+    assert_same_table(pd.read_parquet(scores), shop["result"].model.score(shop["duck"], as_of="2025-06-01"))
+
+    feats = tmp_path / "features.csv"
+    tx = str(sample_files["transactions"])
+    assert main(["features", "-t", tx, "--as-of", "2025-03-01", "--out", str(feats)]) == 0
+    got = pd.concat(
+        pd.read_csv(p, dtype={"customer_id": str}) for p in sorted(glob.glob(f"{feats}/part-*.csv"))
+    )
+    want = build_features(load_shop(tx).ibis("transactions"), as_of=dt.date(2025, 3, 1)).to_pandas()
+    got["as_of"] = pd.to_datetime(got["as_of"])
+    assert_same_table(got, want)
+
+    assert main(["score", "-t", tx, "--out", str(tmp_path / "x.parquet")]) == 2  # no --model: a usage error
+    short = spark_features(shop["spark"], as_of="2025-06-01", **shop["result"].model.feature_settings)
+    with pytest.raises(ModelError, match="does not match the model's schema"):
+        score_on_spark(spark, shop["info"].model_uri, shop["spark"], features=short.drop("sessions"))
