@@ -504,7 +504,11 @@ def _print_json(obj: object) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. SIGTERM exits through Python (143) so temp files are cleaned up."""
+    import signal
+    import sys
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     app()
 
 

@@ -46,6 +46,19 @@ class TableInput(_Strict):
     delimiter: str | None = None
     encoding: str | None = Field(None, description="CSV encoding, e.g. latin-1; UTF-8 when absent")
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {v!r}; use an IANA name such as UTC or Europe/Berlin"
+            ) from None
+        return v
+
 
 class InputsConfig(_Strict):
     transactions: TableInput = Field(default_factory=TableInput)

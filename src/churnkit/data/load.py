@@ -409,6 +409,10 @@ def _load_table(
         ).fetchall()[0][0]
     if report.rejected and rejected_dir is not None:
         report.rejected_file = str(_write_rejected(con, name, rejected_dir))
+    if report.rows_loaded == 0 and name != "customers":
+        where = f" (see {report.rejected_file})" if report.rejected_file else ""
+        reasons = ", ".join(f"{n:,} {r}" for r, n in sorted(report.rejected.items()))
+        raise InputError(f"{label}: no usable rows in the {name} table: {reasons}{where}", path=label)
     for tmp in (f"parsed_{name}", f"dedup_{name}", raw):
         con.sql(f"DROP TABLE IF EXISTS {tmp}")
     return report

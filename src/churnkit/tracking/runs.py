@@ -146,8 +146,11 @@ def _export_local(model_uri: str, target: Path, tmp: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(staging, partial)
-    os.replace(partial, target)
+    try:
+        shutil.copytree(staging, partial)
+        os.replace(partial, target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     latest = target.parent / "latest"
     tmp_link = target.parent / ".latest.tmp"
     tmp_link.unlink(missing_ok=True)

@@ -1,0 +1,271 @@
+"""Benchmark: score 1,000,000 customers end to end with a model trained by `churnkit.pipeline.train`.
+
+    .venv/bin/python bench/scoring.py [--customers 1000000] [--train-customers 2000] [--seed 0]
+                                      [--data-dir DIR] [--keep]
+
+Three steps, each in a fresh subprocess so its wall time and peak RSS are its own:
+
+1. **train** — `generate_shop(train_customers)` → `ShopData.from_frames` → `pipeline.train` (3 snapshots,
+   45 days apart) → the fitted `ChurnkitModel` saved with joblib (as the MLflow model artifact is);
+2. **generate** — `generate_shop(customers)` → `write_shop(..., fmt="parquet")`: the big shop's
+   transactions, browsing events and customers (not timed against the target: it is the test data);
+3. **score** — `load_shop` on the Parquet files → `ChurnkitModel.features` → `ChurnkitModel.score_features`
+   → `write_table` (Parquet): what `churnkit score` does, timed phase by phase. Target: ≤ 60 s.
+
+Writes bench/results/scoring.md and prints a JSON summary as the last line of stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "scoring.md"
+TARGET_SECONDS = 60.0
+TRAIN_SETTINGS = {"training.n_snapshots": 3, "training.spacing_days": 45}
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+
+
+# ---------------------------------------------------------------------------------------------- steps
+
+
+def step_train(folder: Path, n_customers: int, seed: int) -> dict:
+    import joblib
+
+    from churnkit.config import load_config
+    from churnkit.data.load import ShopData
+    from churnkit.data.sample import generate_shop
+    from churnkit.pipeline import train
+
+    start = time.perf_counter()
+    shop = generate_shop(n_customers, seed=seed)
+    data = ShopData.from_frames(shop.transactions, shop.events, shop.customers)
+    generated = time.perf_counter() - start
+    result = train(data, load_config(None, **TRAIN_SETTINGS))
+    trained = time.perf_counter() - start - generated
+    joblib.dump(result.model, folder / "model.joblib")
+    return {
+        "generate_s": generated,
+        "train_s": trained,
+        "mode": result.mode,
+        "champion": result.backtest.champion,
+        "churn_auc": result.backtest.metrics.get("churn_auc"),
+        "training_rows": result.summary["training_rows"],
+        "features": len(result.model.feature_columns_),
+    }
+
+
+def step_generate(folder: Path, n_customers: int, seed: int) -> dict:
+    from churnkit.data.sample import generate_shop, write_shop
+
+    start = time.perf_counter()
+    shop = generate_shop(n_customers, seed=seed)
+    generated = time.perf_counter() - start
+    rows = {name: len(getattr(shop, name)) for name in ("transactions", "events", "customers")}
+    write_shop(shop, folder, fmt="parquet")
+    (folder / "truth.parquet").unlink()
+    return {
+        "generate_s": generated,
+        "write_s": time.perf_counter() - start - generated,
+        "rows": rows,
+        "mib": {n: (folder / f"{n}.parquet").stat().st_size / 2**20 for n in rows},
+    }
+
+
+def step_score(folder: Path) -> dict:
+    started = time.perf_counter()
+    import joblib
+
+    from churnkit.data.io import write_table
+    from churnkit.data.load import load_shop
+
+    phases: dict[str, float] = {"import": time.perf_counter() - started}
+
+    def lap(name: str, t0: float) -> float:
+        now = time.perf_counter()
+        phases[name] = now - t0
+        return now
+
+    t = time.perf_counter()
+    model = joblib.load(folder / "model.joblib")
+    t = lap("load model", t)
+    data = load_shop(folder / "transactions.parquet", folder / "events.parquet", folder / "customers.parquet")
+    t = lap("load_shop (read + validate 3 Parquet files)", t)
+    as_of = data.date_range()[1] + dt.timedelta(days=1)  # the CLI's default as-of date
+    features = model.features(data, as_of=as_of)
+    t = lap("features (build_features → pandas)", t)
+    scores = model.score_features(features)
+    t = lap("score_features (BTYD, LightGBM + reasons, segments, actions)", t)
+    write_table(scores, folder / "scores.parquet")
+    lap("write_table (Parquet)", t)
+    end_to_end = sum(v for k, v in phases.items() if k != "import")
+    return {
+        "phases_s": phases,
+        "end_to_end_s": end_to_end,
+        "process_s": time.perf_counter() - started,
+        "customers_scored": len(scores),
+        "feature_columns": features.shape[1] - 2,
+        "as_of": str(as_of),
+        "mean_churn_probability": float(scores["churn_probability"].mean()),
+    }
+
+
+def _child(step: str, folder: Path, *extra: str) -> dict:
+    """Run one step in a fresh interpreter; return its JSON plus its wall time and peak RSS."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, __file__, "--step", step, "--data-dir", str(folder), *extra],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"step {step} failed with exit code {done.returncode}")
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out["wall_s"] = time.perf_counter() - started
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- report
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def report(args: argparse.Namespace, command: str, trained: dict, generated: dict, scored: dict) -> str:
+    total = scored["end_to_end_s"]
+    verdict = "met" if total <= TARGET_SECONDS else "MISSED"
+    rows = generated["rows"]
+    lines = [
+        "# Scoring benchmark",
+        "",
+        f"- command: `{command}`",
+        f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; load average at the end "
+        f"{os.getloadavg()[0]:.1f} (the machine is shared, timings are noisy)",
+        f"- machine: {os.cpu_count()} cores (nproc), {_cpu_model()}, "
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}",
+        f"- model: `pipeline.train` on a {args.train_customers:,}-customer sample shop (seed {args.seed}, "
+        f"{', '.join(f'{k} {v}' for k, v in TRAIN_SETTINGS.items())}): mode {trained['mode']}, "
+        f"churn model {trained['champion']}, backtest churn AUC {trained['churn_auc']:.3f}, "
+        f"{trained['training_rows']:,} training rows, {trained['features']} model inputs; "
+        f"trained in {trained['train_s']:.1f} s (peak RSS {trained['peak_rss_mib']:,.0f} MiB)",
+        f"- data: `generate_shop({args.customers:,}, seed={args.seed + 1})` → Parquet: "
+        + ", ".join(f"{rows[n]:,} {n} ({generated['mib'][n]:.0f} MiB)" for n in rows)
+        + f"; generated in {generated['generate_s']:.0f} s, written in {generated['write_s']:.0f} s, "
+        f"peak RSS {generated['peak_rss_mib']:,.0f} MiB (the generator, not churnkit's scoring)",
+        "- each step runs in a fresh process; peak RSS is that process's maximum resident set",
+        "",
+        "| step | seconds |",
+        "|---|---:|",
+    ]
+    for name, seconds in scored["phases_s"].items():
+        label = "import churnkit, pandas, duckdb, lightgbm (not counted)" if name == "import" else name
+        lines.append(f"| {label} | {seconds:.1f} |")
+    lines += [
+        f"| **end to end: Parquet files → scores file** | **{total:.1f}** |",
+        "",
+        f"**Scoring {scored['customers_scored']:,} customers at {scored['as_of']}: {total:.1f} s end to end, "
+        f"peak RSS {scored['peak_rss_mib']:,.0f} MiB** (process wall {scored['process_s']:.1f} s with imports; "
+        f"{scored['feature_columns']} feature columns). Target ≤ {TARGET_SECONDS:.0f} s: {verdict}.",
+        "",
+        f"Mean churn probability over the base: {scored['mean_churn_probability']:.3f}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--customers", type=int, default=1_000_000, help="customers in the shop to score")
+    parser.add_argument("--train-customers", type=int, default=2000, help="customers in the training shop")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir", type=Path, default=None, help="working folder (default: a temp folder)")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the working folder; reuse its Parquet files"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--step", choices=["train", "generate", "score"], help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.step:
+        folder = args.data_dir
+        if args.step == "train":
+            out = step_train(folder, args.train_customers, args.seed)
+        elif args.step == "generate":
+            out = step_generate(folder, args.customers, args.seed + 1)
+        else:
+            out = step_score(folder)
+        out["peak_rss_mib"] = _peak_rss_mib()
+        sys.stdout.write(json.dumps(out) + "\n")
+        return 0
+
+    command = "python bench/scoring.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    folder = args.data_dir or Path(tempfile.mkdtemp(prefix="churnkit-bench-scoring-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        sys.stderr.write(f"training on {args.train_customers:,} customers ...\n")
+        trained = _child(
+            "train", folder, "--train-customers", str(args.train_customers), "--seed", str(args.seed)
+        )
+        files = [folder / f"{n}.parquet" for n in ("transactions", "events", "customers")]
+        marker = folder / "shop.json"
+        if (
+            args.keep
+            and marker.exists()
+            and json.loads(marker.read_text()).get("args") == [args.customers, args.seed]
+        ):
+            generated = json.loads(marker.read_text())["generated"]
+            sys.stderr.write("reusing the generated shop\n")
+        else:
+            sys.stderr.write(f"generating {args.customers:,} customers ...\n")
+            generated = _child(
+                "generate", folder, "--customers", str(args.customers), "--seed", str(args.seed)
+            )
+            marker.write_text(json.dumps({"args": [args.customers, args.seed], "generated": generated}))
+        assert all(f.exists() for f in files)
+        sys.stderr.write("scoring ...\n")
+        scored = _child("score", folder)
+    finally:
+        if not args.keep and args.data_dir is None:
+            shutil.rmtree(folder, ignore_errors=True)
+    text = report(args, command.strip(), trained, generated, scored)
+    sys.stdout.write(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    summary = {
+        "end_to_end_s": scored["end_to_end_s"],
+        "peak_rss_mib": scored["peak_rss_mib"],
+        "customers_scored": scored["customers_scored"],
+        "target_s": TARGET_SECONDS,
+        "phases_s": scored["phases_s"],
+        "generate_peak_rss_mib": generated["peak_rss_mib"],
+    }
+    sys.stdout.write(json.dumps(summary) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
