@@ -24,8 +24,29 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except ChurnkitError as e:
-            typer.echo(f"Error: {e}", err=True)
+            typer.echo(f"Error: {_one_line(str(e))}", err=True)
             raise typer.Exit(2) from None
+        except Exception as e:
+            if _interrupted(e):  # DuckDB took the Ctrl-C inside a statement: exit 130 like any Ctrl-C
+                raise KeyboardInterrupt from None
+            raise
+
+
+def _one_line(message: str) -> str:
+    """The message on one line: line breaks inside quoted names (a CSV header, a YAML key) shown as \\n."""
+    return message.strip().replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def _interrupted(e: BaseException) -> bool:
+    """Whether an exception is DuckDB reporting an interrupted statement (it swallows the SIGINT itself)."""
+    import duckdb
+
+    if isinstance(e, duckdb.InterruptException):
+        return True
+    return isinstance(e, RuntimeError) and str(e).strip().rstrip(".!").lower() in {
+        "query interrupted",
+        "interrupted",
+    }
 
 
 app = typer.Typer(
@@ -509,7 +530,35 @@ def main() -> None:
     import sys
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    _interrupt_queries_on_signals()
     app()
+
+
+def _interrupt_queries_on_signals() -> None:
+    """Stop a running DuckDB statement at once on Ctrl-C or SIGTERM.
+
+    Python runs its signal handlers between bytecodes, so during a long statement they wait (and DuckDB
+    notices the interrupt only sometimes). The C-level handler also writes the signal number to a
+    wake-up pipe; a helper thread reading it interrupts the statements, which then raise and unwind
+    through the usual handlers (exit 130 or 143, temporary files removed).
+    """
+    import os
+    import signal
+    import threading
+
+    from churnkit.data.load import interrupt_queries
+
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    wanted = {int(signal.SIGINT), int(signal.SIGTERM)}
+
+    def watch() -> None:
+        while True:
+            if wanted & set(os.read(read_end, 64)):
+                interrupt_queries()
+
+    threading.Thread(target=watch, name="churnkit-interrupt", daemon=True).start()
 
 
 if __name__ == "__main__":

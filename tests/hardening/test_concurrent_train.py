@@ -71,12 +71,6 @@ def test_two_trains_at_once_on_an_existing_store(procs, small_shop, reference_tr
     assert sorted(info["registered_version"] for info in infos) == ["2", "3"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG src/churnkit/tracking/runs.py:_mlflow/log_training_run — when no mlflow.db exists yet, both "
-    "processes create MLflow's schema at once and one dies with sqlite3.OperationalError ('duplicate column "
-    "name: step' or 'table registered_models already exists'; exit 1, traceback); creating the store needs a lock",
-)
 def test_two_trains_at_once_on_a_new_store(procs, small_shop, reference_train, tmp_path: Path) -> None:
     """The first day: both commands find no database, and create it, the experiment and the model at once."""
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"

@@ -17,7 +17,13 @@ with the configured cancel prefix, are returns: kept, flagged ``is_return`` and 
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import datetime as dt
+import shutil
+import tempfile
+import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,13 +33,15 @@ import pandas as pd
 
 from churnkit.config import InputsConfig, TableInput
 from churnkit.data.io import atomic_path, file_format, resolve_source
-from churnkit.data.schema import EVENT_TYPES, SCHEMAS
+from churnkit.data.schema import EVENT_TYPES, SCHEMAS, TIMESTAMP_RANGE
 from churnkit.errors import InputError
 
 if TYPE_CHECKING:
     import ibis
 
 _TEXT_TYPES = ("VARCHAR",)
+_NAIVE_TIME_TYPES = ("TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "DATE")
+OUT_OF_RANGE = f"timestamp out of range (before {TIMESTAMP_RANGE[0]} or from {TIMESTAMP_RANGE[1]})"
 _ID_COLUMNS = ("customer_id", "order_id", "session_id", "product_id", "channel", "device")
 
 
@@ -146,6 +154,20 @@ class ShopData:
 
 Source = str | Path | pd.DataFrame
 
+_CONNECTIONS: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
+"""The connections `load_shop` made or was given, so that `interrupt_queries` can reach them."""
+
+
+def interrupt_queries() -> None:
+    """Interrupt every statement running on a shop's DuckDB connection (safe from another thread).
+
+    The statement then raises ``duckdb.InterruptException``. The CLI calls this on Ctrl-C: DuckDB
+    runs a statement without returning to Python, so Python's own handler would wait for it to end.
+    """
+    for con in list(_CONNECTIONS):
+        with contextlib.suppress(Exception):  # a closed connection has nothing to interrupt
+            con.interrupt()
+
 
 def load_shop(
     transactions: Source,
@@ -163,6 +185,7 @@ def load_shop(
     """
     inputs = inputs or InputsConfig()
     con = con or duckdb.connect()
+    _CONNECTIONS.add(con)
     con.sql("SET TimeZone='UTC'")
     report = LoadReport()
     names = []
@@ -200,29 +223,70 @@ def _read_raw(con: duckdb.DuckDBPyConnection, name: str, source: Source, spec: T
         raise InputError(f"{label}: file not found", path=label)
     if path.is_dir() or not path.stat().st_size:
         raise InputError(f"{label}: the file is empty", path=label)
-    if fmt == "csv":
-        opts = ["all_varchar=true", "header=true"]
-        if spec.delimiter:
-            opts.append(f"delim={_lit(spec.delimiter)}")
-        elif str(path).lower().endswith(".tsv"):
-            opts.append("delim='\\t'")
-        if spec.encoding:
-            opts.append(f"encoding={_lit(spec.encoding)}")
-        scan = f"read_csv({_lit(str(path))}, {', '.join(opts)})"
-    else:
-        scan = f"read_parquet({_lit(str(path))})"
-    try:
-        con.sql(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT *, row_number() OVER () AS _row FROM {scan}")
-    except duckdb.Error as e:
-        msg = str(e)
-        if "unicode" in msg.lower() or "utf-8" in msg.lower():
+    with contextlib.ExitStack() as stack:
+        if fmt == "csv":
+            opts = ["all_varchar=true", "header=true"]
+            if spec.delimiter:
+                opts.append(f"delim={_lit(spec.delimiter)}")
+            elif str(path).lower().endswith(".tsv"):
+                opts.append("delim='\\t'")
+            if spec.encoding:
+                duck = _DUCKDB_ENCODINGS.get(codecs.lookup(spec.encoding).name)
+                if duck:
+                    opts.append(f"encoding={_lit(duck)}")
+                else:  # e.g. cp1252 from Excel: DuckDB reads it only with an extension, Python reads it
+                    path = stack.enter_context(_as_utf8(path, spec.encoding, label))
+            scan = f"read_csv({_lit(str(path))}, {', '.join(opts)})"
+            create = f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT *, row_number() OVER () AS _row FROM {scan}"
+        else:  # Parquet is read where it lies (a view), numbered by its own row order
+            create = (
+                f"CREATE OR REPLACE TEMP VIEW {raw} AS SELECT * EXCLUDE (file_row_number), "
+                f"file_row_number + 1 AS _row FROM read_parquet({_lit(str(path))}, file_row_number=true)"
+            )
+        try:
+            con.sql(create)
+            con.sql(f"SELECT count(*) FROM {raw}").fetchall()  # a broken file fails here, not later
+        except duckdb.InterruptException:
+            raise KeyboardInterrupt from None  # Ctrl-C during the read, not a bad file
+        except duckdb.Error as e:
+            msg = str(e)
+            if "unicode" in msg.lower() or "utf-8" in msg.lower() or "encoded" in msg.lower():
+                raise not_text_error(label, name, spec.encoding) from None
+            first = msg.splitlines()[0] if msg else type(e).__name__
+            raise InputError(f"{label}: cannot read the file as {fmt.upper()}: {first}", path=label) from None
+    return label
+
+
+def not_text_error(label: str, name: str, encoding: str | None) -> InputError:
+    """The error for a CSV file that does not decode in its configured encoding (both engines)."""
+    return InputError(
+        f"{label}: the file is not {encoding or 'UTF-8'} text; set inputs.{name}.encoding "
+        "(e.g. latin-1 or cp1252) in the config",
+        path=label,
+    )
+
+
+_DUCKDB_ENCODINGS = {"utf-8": "utf-8", "utf-16": "utf-16", "iso8859-1": "latin-1"}
+"""Python codec names → the encodings DuckDB's CSV reader knows without an extension."""
+
+
+@contextlib.contextmanager
+def _as_utf8(path: Path, encoding: str, label: str) -> Iterator[Path]:
+    """A temporary UTF-8 copy of a text file in another encoding, streamed in 1 MiB blocks."""
+    with tempfile.TemporaryDirectory(prefix="churnkit-") as tmp:
+        target = Path(tmp) / path.name
+        try:
+            with (
+                open(path, encoding=encoding, newline="") as src,
+                open(target, "w", encoding="utf-8", newline="") as dst,
+            ):
+                shutil.copyfileobj(src, dst, 1 << 20)
+        except UnicodeDecodeError as e:
             raise InputError(
-                f"{label}: the file is not UTF-8 text; set inputs.{name}.encoding (e.g. latin-1) in the config",
+                f"{label}: the file is not {encoding} text ({e.reason}); check the encoding in the config",
                 path=label,
             ) from None
-        first = msg.splitlines()[0] if msg else type(e).__name__
-        raise InputError(f"{label}: cannot read the file as {fmt.upper()}: {first}", path=label) from None
-    return label
+        yield target
 
 
 def _column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
@@ -236,11 +300,13 @@ def _find(columns: dict[str, str], wanted: str) -> str | None:
     return lower.get(wanted.lower())
 
 
-def _timestamp_expr(col: str, typ: str, fmt: str | None) -> str:
+def _timestamp_expr(col: str, typ: str, fmt: str | None, timezone: str = "UTC") -> str:
     c = _q(col)
     if typ in _TEXT_TYPES:
         parsed = f"try_strptime(trim({c}), {_lit(fmt)})" if fmt else f"TRY_CAST(trim({c}) AS TIMESTAMPTZ)"
         return f"(TRY_CAST({parsed} AS TIMESTAMPTZ) AT TIME ZONE 'UTC')"
+    if timezone == "UTC" and typ in _NAIVE_TIME_TYPES:  # already UTC wall clock: no time-zone arithmetic
+        return c if typ == "TIMESTAMP" else f"CAST({c} AS TIMESTAMP)"
     if typ.startswith(("TIMESTAMP", "DATE")):
         return f"(CAST({c} AS TIMESTAMPTZ) AT TIME ZONE 'UTC')"
     return "CAST(NULL AS TIMESTAMP)"
@@ -252,12 +318,15 @@ def _number_expr(col: str, typ: str) -> str:
     return f"(CASE WHEN isfinite({value}) THEN {value} END)"
 
 
-def _text_expr(col: str) -> str:
-    return f"NULLIF(trim(CAST({_q(col)} AS VARCHAR)), '')"
+def _text_expr(col: str, typ: str = "VARCHAR") -> str:
+    text = _q(col) if typ in _TEXT_TYPES else f"CAST({_q(col)} AS VARCHAR)"
+    return f"NULLIF(trim({text}), '')"
 
 
-def _is_blank(col: str) -> str:
-    return f"({_q(col)} IS NULL OR trim(CAST({_q(col)} AS VARCHAR)) = '')"
+def _is_blank(col: str, typ: str = "VARCHAR") -> str:
+    if typ not in _TEXT_TYPES:  # a number or a timestamp is blank only when missing
+        return f"({_q(col)} IS NULL)"
+    return f"({_q(col)} IS NULL OR trim({_q(col)}) = '')"
 
 
 def _load_table(
@@ -301,121 +370,154 @@ def _load_table(
                 column=canonical,
             )
 
-    # 1. exact duplicates over all source columns
-    cols = ", ".join(_q(c) for c in types)
-    con.sql(
-        f"CREATE OR REPLACE TEMP TABLE dedup_{name} AS SELECT * FROM {raw} "
-        f"QUALIFY row_number() OVER (PARTITION BY {cols} ORDER BY _row) = 1"
-    )
-    rows_unique = con.sql(f"SELECT count(*) FROM dedup_{name}").fetchall()[0][0]
-
-    # 2. parse canonical columns and give each unusable row a reason
+    # 1. parse each canonical column once, in one scan, and give each unusable row a reason
     con.sql(f"SET TimeZone={_lit(spec.timezone)}")
     exprs: dict[str, str] = {}
+    blank: dict[str, str] = {}  # flags that need the source value, computed beside the parsed columns
     reasons: list[tuple[str, str]] = []
     cid = source_of("customer_id")
-    exprs["customer_id"] = _text_expr(cid)
-    reasons.append((f"{_is_blank(cid)}", "missing customer_id"))
+    exprs["customer_id"] = _text_expr(cid, types[cid])
+    reasons.append(("customer_id IS NULL", "missing customer_id"))
     if name in ("transactions", "events"):
         ts = source_of("timestamp")
-        exprs["timestamp"] = _timestamp_expr(ts, types[ts], spec.timestamp_format)
-        reasons.append((_is_blank(ts), "missing timestamp"))
-        reasons.append((f"{exprs['timestamp']} IS NULL", "unparseable timestamp"))
+        exprs["timestamp"] = _timestamp_expr(ts, types[ts], spec.timestamp_format, spec.timezone)
+        blank["_blank_ts"] = _is_blank(ts, types[ts])
+        reasons.append(("_blank_ts", "missing timestamp"))
+        reasons.append(('"timestamp" IS NULL', "unparseable timestamp"))
+        lo, hi = (f"TIMESTAMP {_lit(d)}" for d in TIMESTAMP_RANGE)
+        reasons.append((f'NOT ("timestamp" >= {lo} AND "timestamp" < {hi})', OUT_OF_RANGE))
     if name == "transactions":
         qty_col = _find(types, spec.amount_from.quantity) if spec.amount_from else source_of("quantity")
-        qty = _number_expr(qty_col, types[qty_col]) if qty_col else None
+        if qty_col:
+            exprs["quantity"] = _number_expr(qty_col, types[qty_col])
         if spec.amount_from is not None:
             price_col = _find(types, spec.amount_from.unit_price)
-            price = _number_expr(price_col, types[price_col])
-            amount = f"({qty} * {price})"
-            reasons.append((f"{qty} IS NULL", "non-numeric quantity"))
-            reasons.append((f"{price} IS NULL", "non-numeric unit price"))
+            exprs["_price"] = _number_expr(price_col, types[price_col])
+            exprs["_amount"] = f"({exprs['quantity']} * {exprs['_price']})"
+            reasons.append(('"quantity" IS NULL', "non-numeric quantity"))
+            reasons.append(('"_price" IS NULL', "non-numeric unit price"))
         else:
             amt = source_of("amount")
-            amount = _number_expr(amt, types[amt])
-            reasons.append((_is_blank(amt), "missing amount"))
-            reasons.append((f"{amount} IS NULL", "non-numeric amount"))
+            exprs["_amount"] = _number_expr(amt, types[amt])
+            blank["_blank_amount"] = _is_blank(amt, types[amt])
+            reasons.append(("_blank_amount", "missing amount"))
+            reasons.append(('"_amount" IS NULL', "non-numeric amount"))
         order = source_of("order_id")
-        order_expr = _text_expr(order) if order else "NULL"
+        order_expr = _text_expr(order, types[order]) if order else "NULL"
         exprs["order_id"] = f"coalesce({order_expr}, 'row-' || CAST(_row AS VARCHAR))"
-        cancelled = (
-            f"starts_with({exprs['order_id']}, {_lit(spec.cancel_prefix)})" if spec.cancel_prefix else "false"
-        )
-        is_return = (
-            f"({amount} < 0 OR coalesce({qty} < 0, false) OR {cancelled})"
-            if qty
-            else f"({amount} < 0 OR {cancelled})"
-        )
-        exprs["amount"] = f"(CASE WHEN {is_return} THEN -abs({amount}) ELSE {amount} END)"
-        exprs["is_return"] = is_return
-        if qty:
-            exprs["quantity"] = qty
     if name == "events":
         et = source_of("event_type")
-        exprs["event_type_raw"] = f"lower({_text_expr(et)})"
-        reasons.append((_is_blank(et), "missing event_type"))
-        known = ", ".join(_lit(e) for e in EVENT_TYPES)
-        exprs["event_type"] = (
-            f"(CASE WHEN lower({_text_expr(et)}) IN ({known}) THEN lower({_text_expr(et)}) ELSE 'page_view' END)"
-        )
+        exprs["_event_type"] = f"lower({_text_expr(et, types[et])})"
+        reasons.append(('"_event_type" IS NULL', "missing event_type"))
     for optional, typ in schema.optional.items():
         if typ == "VARCHAR" and optional != "order_id":
             src = source_of(optional)
-            exprs[optional] = _text_expr(src) if src is not None else "CAST(NULL AS VARCHAR)"
+            exprs[optional] = _text_expr(src, types[src]) if src is not None else "CAST(NULL AS VARCHAR)"
     if name == "customers":
         sd = source_of("signup_date")
         if sd is not None:
-            ts = _timestamp_expr(sd, types[sd], None)
+            ts = _timestamp_expr(sd, types[sd], None, spec.timezone)
             exprs["signup_date"] = f"CAST({ts} AS DATE)"
         used = {cid, sd}
         for col in types:
             if col not in used and col not in spec.columns.values():
                 exprs[col] = _q(col)
 
+    # derived columns, from the parsed ones (the outer query reads the inner one's results)
+    derived: dict[str, str] = {}
+    if name == "transactions":
+        cancelled = f'starts_with("order_id", {_lit(spec.cancel_prefix)})' if spec.cancel_prefix else "false"
+        qty_negative = 'coalesce("quantity" < 0, false) OR ' if "quantity" in exprs else ""
+        is_return = f'("_amount" < 0 OR {qty_negative}{cancelled})'
+        derived["amount"] = f'(CASE WHEN {is_return} THEN -abs("_amount") ELSE "_amount" END)'
+        derived["is_return"] = is_return
+    if name == "events":
+        known = ", ".join(_lit(e) for e in EVENT_TYPES)
+        derived["event_type"] = f"(CASE WHEN \"_event_type\" IN ({known}) THEN \"_event_type\" ELSE 'page_view' END)"
+        derived["_unknown_type"] = f'("_event_type" NOT IN ({known}))'
+    canonical = [c for c in [*exprs, *derived] if not c.startswith("_")]
+    order_first = ["customer_id", "timestamp", "order_id", "amount", "is_return", "event_type"]
+    keep = [c for c in order_first if c in canonical] + [c for c in canonical if c not in order_first]
     reason_sql = "CASE " + " ".join(f"WHEN {cond} THEN {_lit(r)}" for cond, r in reasons) + " END"
-    select = ", ".join(f"{e} AS {_q(c)}" for c, e in exprs.items())
-    con.sql(
-        f"CREATE OR REPLACE TEMP TABLE parsed_{name} AS SELECT {select}, {reason_sql} AS _reason, _row FROM dedup_{name}"
+    row_hash = f"hash({', '.join(_q(c) for c in types)})"  # duplicates are exact over the source columns
+    inner = ", ".join(
+        [f"{e} AS {_q(c)}" for c, e in exprs.items()]
+        + [f"{e} AS {_q(c)}" for c, e in blank.items()]
+        + [f"{row_hash} AS _h", "_row"]
     )
+    extra = ["_unknown_type"] if name == "events" else []
+    outer = ", ".join(
+        [f"{derived.get(c, _q(c))} AS {_q(c)}" for c in keep]
+        + [f"{derived[c]} AS {c}" for c in extra]
+        + [f"{reason_sql} AS _reason", "_h", "_row"]
+    )
+    con.sql(f"CREATE OR REPLACE TABLE {name} AS SELECT {outer} FROM (SELECT {inner} FROM {raw})")
     con.sql("SET TimeZone='UTC'")
+
+    # 2. exact duplicates: rows sharing a hash are compared column by column; the first copy stays
+    duplicates = _drop_duplicates(con, name, raw, list(types))
 
     if name == "customers":  # keep the table keyed: a second row for the same customer is set aside
         con.sql(
-            f"UPDATE parsed_{name} SET _reason = 'duplicate customer_id' WHERE _reason IS NULL AND _row IN ("
-            f"SELECT _row FROM parsed_{name} WHERE _reason IS NULL "
+            f"UPDATE {name} SET _reason = 'duplicate customer_id' WHERE _reason IS NULL AND _row IN ("
+            f"SELECT _row FROM {name} WHERE _reason IS NULL "
             f"QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY _row) > 1)"
         )
 
-    keep = [c for c in exprs if c != "event_type_raw"]
-    con.sql(
-        f"CREATE OR REPLACE TABLE {name} AS SELECT {', '.join(_q(c) for c in keep)} FROM parsed_{name} "
-        f"WHERE _reason IS NULL ORDER BY _row"
-    )
     rejected = dict(
-        con.sql(
-            f"SELECT _reason, count(*) FROM parsed_{name} WHERE _reason IS NOT NULL GROUP BY 1"
-        ).fetchall()
+        con.sql(f"SELECT _reason, count(*) FROM {name} WHERE _reason IS NOT NULL GROUP BY 1").fetchall()
     )
-    report = TableReport(
-        table=name, source=label, rows_read=rows_read, duplicates_dropped=rows_read - rows_unique
-    )
+    report = TableReport(table=name, source=label, rows_read=rows_read, duplicates_dropped=duplicates)
     report.rejected = {k: int(v) for k, v in rejected.items()}
+    if report.rejected and rejected_dir is not None:
+        report.rejected_file = str(_write_rejected(con, name, rejected_dir))
+    if report.rejected:
+        con.sql(f"DELETE FROM {name} WHERE _reason IS NOT NULL")
+    if name == "events":
+        report.unknown_event_types = con.sql(f"SELECT count(*) FROM {name} WHERE _unknown_type").fetchall()[0][0]
+    con.sql(f"ALTER TABLE {name} DROP COLUMN _reason")
+    for helper in ("_h", "_row", *extra):
+        con.sql(f"ALTER TABLE {name} DROP COLUMN {helper}")
+    con.sql(f"DROP {'VIEW' if _is_view(con, raw) else 'TABLE'} IF EXISTS {raw}")
     report.rows_loaded = con.sql(f"SELECT count(*) FROM {name}").fetchall()[0][0]
     if name == "transactions":
         report.returns = con.sql("SELECT count(*) FROM transactions WHERE is_return").fetchall()[0][0]
-    if name == "events":
-        report.unknown_event_types = con.sql(
-            f"SELECT count(*) FROM parsed_{name} WHERE _reason IS NULL AND event_type_raw <> event_type"
-        ).fetchall()[0][0]
-    if report.rejected and rejected_dir is not None:
-        report.rejected_file = str(_write_rejected(con, name, rejected_dir))
     if report.rows_loaded == 0 and name != "customers":
         where = f" (see {report.rejected_file})" if report.rejected_file else ""
-        reasons = ", ".join(f"{n:,} {r}" for r, n in sorted(report.rejected.items()))
-        raise InputError(f"{label}: no usable rows in the {name} table: {reasons}{where}", path=label)
-    for tmp in (f"parsed_{name}", f"dedup_{name}", raw):
-        con.sql(f"DROP TABLE IF EXISTS {tmp}")
+        reasons_text = ", ".join(f"{n:,} {r}" for r, n in sorted(report.rejected.items()))
+        raise InputError(f"{label}: no usable rows in the {name} table: {reasons_text}{where}", path=label)
     return report
+
+
+def _is_view(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(
+        con.sql(f"SELECT count(*) FROM duckdb_views() WHERE view_name = {_lit(name)}").fetchall()[0][0]
+    )
+
+
+def _drop_duplicates(con: duckdb.DuckDBPyConnection, name: str, raw: str, columns: list[str]) -> int:
+    """Delete all but the first copy (lowest source row) of exact duplicate rows; return how many went.
+
+    Only rows whose hash is shared are compared on their source values, so the usual case (no
+    duplicates) costs one sort of a 64-bit column.
+    """
+    shared = con.sql(
+        f"SELECT count(*) FROM (SELECT _h, lag(_h) OVER (ORDER BY _h) AS _prev FROM {name}) WHERE _h = _prev"
+    ).fetchall()[0][0]
+    if not shared:
+        return 0
+    cols = ", ".join(f"r.{_q(c)}" for c in columns)
+    con.sql(
+        f"CREATE OR REPLACE TEMP TABLE _dups_{name} AS SELECT r._row FROM {raw} r SEMI JOIN ("
+        f"SELECT t._row FROM {name} t WHERE t._h IN (SELECT _h FROM {name} GROUP BY _h HAVING count(*) > 1)"
+        f") c ON r._row = c._row "
+        f"QUALIFY row_number() OVER (PARTITION BY {cols} ORDER BY r._row) > 1"
+    )
+    dropped = con.sql(f"SELECT count(*) FROM _dups_{name}").fetchall()[0][0]
+    if dropped:
+        con.sql(f"DELETE FROM {name} WHERE _row IN (SELECT _row FROM _dups_{name})")
+    con.sql(f"DROP TABLE _dups_{name}")
+    return int(dropped)
 
 
 def _write_rejected(con: duckdb.DuckDBPyConnection, name: str, rejected_dir: str | Path) -> Path:
@@ -424,7 +526,7 @@ def _write_rejected(con: duckdb.DuckDBPyConnection, name: str, rejected_dir: str
     with atomic_path(target) as tmp:
         con.sql(
             f"COPY (SELECT r._row AS source_row, p._reason AS reason, r.* EXCLUDE (_row) "
-            f"FROM parsed_{name} p JOIN raw_{name} r USING (_row) WHERE p._reason IS NOT NULL ORDER BY r._row) "
+            f"FROM {name} p JOIN raw_{name} r USING (_row) WHERE p._reason IS NOT NULL ORDER BY r._row) "
             f"TO {_lit(str(tmp))} (FORMAT csv, HEADER true)"
         )
     return target

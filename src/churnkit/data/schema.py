@@ -20,6 +20,11 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 """The event_type vocabulary; any other value is kept and counted as a page_view."""
 
+TIMESTAMP_RANGE: tuple[str, str] = ("1900-01-01", "2200-01-01")
+"""Transaction and event timestamps must lie in [first, second); others are set aside as "timestamp out of
+range". Dates like 0001-01-01 or 9999-12-31 are placeholders for "unknown", not events, and an as-of date
+± a horizon near them leaves the calendar."""
+
 
 @dataclass(frozen=True)
 class TableSchema:

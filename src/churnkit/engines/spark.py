@@ -34,8 +34,8 @@ import pandas as pd
 
 from churnkit.config import InputsConfig, TableInput
 from churnkit.data.io import CSV_SUFFIXES, atomic_path, file_format, resolve_source
-from churnkit.data.load import LoadReport, TableReport, _find
-from churnkit.data.schema import EVENT_TYPES, SCHEMAS
+from churnkit.data.load import OUT_OF_RANGE, LoadReport, TableReport, _find, not_text_error
+from churnkit.data.schema import EVENT_TYPES, SCHEMAS, TIMESTAMP_RANGE
 from churnkit.errors import ChurnkitError, ConfigError, DataTooShortError, InputError, ModelError
 
 if TYPE_CHECKING:
@@ -452,10 +452,7 @@ def _load_table(
     if rows_read == 0:
         raise InputError(f"{label}: the {name} table has no data rows (only a header?)", path=label)
     if replaced:
-        raise InputError(
-            f"{label}: the file is not UTF-8 text; set inputs.{name}.encoding (e.g. latin-1) in the config",
-            path=label,
-        )
+        raise not_text_error(label, name, None)
 
     def source_of(canonical: str) -> str | None:
         return _find(types, spec.columns.get(canonical, canonical))
@@ -502,6 +499,8 @@ def _load_table(
         exprs["timestamp"] = _timestamp(col(ts), types[ts], spec.timestamp_format, spec.timezone)
         reasons.append((_blank(col(ts)), "missing timestamp"))
         reasons.append((exprs["timestamp"].isNull(), "unparseable timestamp"))
+        lo, hi = (F.lit(d).cast("timestamp_ntz") for d in TIMESTAMP_RANGE)
+        reasons.append((~((exprs["timestamp"] >= lo) & (exprs["timestamp"] < hi)), OUT_OF_RANGE))
     if name == "transactions":
         qty_col = _find(types, spec.amount_from.quantity) if spec.amount_from else source_of("quantity")
         qty = _number(col(qty_col), types[qty_col]) if qty_col else None

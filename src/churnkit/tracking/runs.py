@@ -7,6 +7,7 @@ names, plots, the feature schema, a data summary, the input datasets and one pyf
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -14,6 +15,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,46 @@ def _mlflow(cfg: Config):  # type: ignore[no-untyped-def]
     return mlflow
 
 
+def _sqlite_file(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` tracking URI (None for other stores and in-memory SQLite)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+@contextlib.contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """Hold ``<db>.lock`` while a SQLite store, its experiment or its registered model may be created.
+
+    MLflow creates its schema when a process first opens an empty database; two processes doing that at
+    once fail with ``table ... already exists``. Other stores (servers, Databricks) do their own locking.
+    """
+    db = _sqlite_file(uri)
+    if db is None:
+        yield
+        return
+    from filelock import FileLock
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(db) + ".lock", timeout=600):
+        yield
+
+
+def _prepare_store(mlflow, cfg: Config) -> None:  # type: ignore[no-untyped-def]
+    """Create the store's schema, the experiment and the registered model once, under the store lock."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    with _store_lock(tracking_uri(cfg)):
+        mlflow.set_experiment(cfg.tracking.experiment)
+        client = MlflowClient()
+        try:
+            client.get_registered_model(cfg.tracking.registered_model)
+        except MlflowException:
+            client.create_registered_model(cfg.tracking.registered_model)
+
+
 def _finite(metrics: dict[str, float]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
 
@@ -83,7 +125,7 @@ def log_training_run(
     mlflow = _mlflow(cfg)
     from mlflow import MlflowClient
 
-    mlflow.set_experiment(cfg.tracking.experiment)
+    _prepare_store(mlflow, cfg)
     metrics = result.backtest.metrics
     with mlflow.start_run() as run, tempfile.TemporaryDirectory() as tmp:
         run_id = run.info.run_id
@@ -127,7 +169,8 @@ def log_training_run(
         mlflow.log_param("local_model", str(local))
 
     version = str(info.registered_model_version) if info.registered_model_version else None
-    moved = _maybe_promote(MlflowClient(), cfg.tracking.registered_model, version, metrics, promote)
+    with _store_lock(tracking_uri(cfg)):  # read the champion's AUC and move the alias as one step
+        moved = _maybe_promote(MlflowClient(), cfg.tracking.registered_model, version, metrics, promote)
     return RunInfo(run_id, info.model_uri, version, moved, local, metrics)
 
 
