@@ -227,7 +227,8 @@ class ChurnkitModel:
         full, out = self._predict(features)
         if self.churn_ is not None:
             X = full[self.feature_columns_]
-            out["top_reasons"] = top_reasons(self.churn_.contributions(X), X, k=3).to_numpy()
+            method = self.btyd_settings.get("reasons", "path")
+            out["top_reasons"] = top_reasons(self.churn_.contributions(X, method=method), X, k=3).to_numpy()
         else:
             out["top_reasons"] = _btyd_reasons(full)
         as_of = pd.to_datetime(full["as_of"])
@@ -564,6 +565,7 @@ def _settings(cfg: Config, channels: list[str]) -> dict[str, Any]:
             "annual_discount_rate": cfg.models.annual_discount_rate,
             "calibration": cfg.models.calibration,
             "clv_objective": cfg.models.clv_objective,
+            "reasons": cfg.models.reasons,
         },
         "save_rate": cfg.targeting.save_rate,
         "segment_settings": cfg.segments.model_dump(),

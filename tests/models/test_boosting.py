@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
@@ -199,6 +200,42 @@ def test_contributions_are_log_odds_without_bias(churn_model, future):
     np.testing.assert_allclose(with_bias.sum(axis=1).to_numpy(), raw, rtol=1e-9, atol=1e-9)
     # the strongest driver in the synthetic data is the recency
     assert churn_model.feature_importance().index[0] == "days_since_last_purchase"
+
+
+@pytest.mark.parametrize("chunk", [1000, 3])
+def test_path_contributions_sum_to_log_odds_and_follow_each_split(churn_model, future, chunk):
+    """Path attribution: additive like SHAP, and on a one-split stump it credits that split's feature."""
+    from churnkit.models.boosting import path_contributions
+
+    X = future[FEATURES].iloc[:50]
+    enc = churn_model._encode(X)
+    values = path_contributions(churn_model.booster_, enc, chunk=chunk)
+    raw = churn_model.booster_.predict(enc, raw_score=True)
+    np.testing.assert_allclose(values.sum(axis=1), raw, rtol=1e-9, atol=1e-9)
+    frame = churn_model.contributions(X, method="path", include_bias=True)
+    np.testing.assert_allclose(frame.to_numpy(), values)
+    shap = churn_model.contributions(X)
+    # the same strongest driver for most rows (they are different attributions, not equal values)
+    agree = (frame.drop(columns="bias").idxmax(axis=1) == shap.idxmax(axis=1)).mean()
+    assert agree >= 0.6, agree
+
+    # a stump: one split on x0 at 0.5; leaves -1 and +1 with equal cover -> root output 0
+    rng = np.random.default_rng(0)
+    x = rng.random((400, 2))
+    y = (x[:, 0] > 0.5).astype(float)
+    stump = lgb.train(
+        {"objective": "regression", "num_leaves": 2, "learning_rate": 1.0, "min_data_in_leaf": 1, "verbose": -1},
+        lgb.Dataset(x, y),
+        num_boost_round=1,
+    )
+    got = path_contributions(stump, np.array([[0.9, 0.1], [0.1, 0.9]]))
+    root = stump.dump_model()["tree_info"][0]["tree_structure"]
+    left, right = root["left_child"]["leaf_value"], root["right_child"]["leaf_value"]
+    np.testing.assert_allclose(got[:, 1], 0.0)  # x1 is never split on
+    np.testing.assert_allclose(got[:, 2], root["internal_value"])
+    np.testing.assert_allclose(got[:, 0], [right - root["internal_value"], left - root["internal_value"]])
+    with pytest.raises(ValueError, match="'shap' or 'path'"):
+        churn_model.contributions(X, method="lime")
 
 
 def test_scoring_errors(churn_model, future):

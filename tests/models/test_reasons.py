@@ -159,3 +159,52 @@ def test_feature_missing_from_X_and_nan_contributions():
 def test_readable_name():
     assert readable_name("attr_acquisition_channel") == "acquisition channel"
     assert readable_name("product_views_30d") == "product views (last 30 days)"
+
+
+def _row_by_row(contributions: pd.DataFrame, X: pd.DataFrame, k: int, threshold: float) -> list[str]:
+    """The definition, one row at a time: sort by contribution (stable), phrase, skip repeats, stop at k."""
+    from churnkit.models.reasons import _phraser
+
+    phrasers = {c: _phraser(c, {}) for c in contributions.columns}
+    out = []
+    for i in range(len(contributions)):
+        row = contributions.iloc[i].fillna(-np.inf)
+        chosen: list[str] = []
+        for c in row.sort_values(ascending=False, kind="stable").index:
+            if row[c] <= threshold or len(chosen) == k:
+                break
+            text = phrasers[c](X[c].iloc[i])
+            if text not in chosen:
+                chosen.append(text)
+        out.append("; ".join(chosen) or NO_SIGNAL)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_vectorised_reasons_match_the_row_by_row_definition(seed):
+    """Many features, rounded contributions (ties at the cut), phrases shared by several features, NaNs."""
+    rng = np.random.default_rng(seed)
+    n = 400
+    X = pd.DataFrame(
+        {
+            "frequency": rng.integers(0, 3, n),
+            "ipt_mean_days": np.where(rng.random(n) < 0.5, np.nan, rng.integers(5, 60, n)),
+            "gap_ratio": np.where(rng.random(n) < 0.5, np.nan, rng.random(n) * 3),
+            "days_since_last_visit": np.where(rng.random(n) < 0.3, np.nan, rng.integers(0, 90, n)),
+            "browse_to_buy": np.where(rng.random(n) < 0.3, np.nan, rng.random(n)),
+            "pages_per_session": np.where(rng.random(n) < 0.3, np.nan, rng.random(n) * 8),
+            "orders": rng.integers(1, 4, n),
+            "total_spend": rng.gamma(2.0, 50.0, n).round(2),
+            "attr_country": pd.Series(rng.choice(["DE", "FR", None], n), dtype="str"),
+            **{f"sessions_{w}d": rng.integers(0, 4, n) for w in (7, 30, 90)},
+        }
+    )
+    contributions = pd.DataFrame(
+        rng.normal(0, 1, (n, X.shape[1])).round(1),  # one decimal: many ties, also at the candidate cut
+        columns=X.columns,
+    )
+    contributions = contributions.mask(rng.random(contributions.shape) < 0.05)
+    for k, threshold in ((1, 0.0), (3, 0.0), (3, 0.5), (5, -0.5), (12, 0.0)):
+        expected = _row_by_row(contributions, X, k, threshold)
+        got = top_reasons(contributions, X, k=k, min_contribution=threshold).tolist()
+        assert got == expected, (k, threshold)

@@ -74,6 +74,7 @@ _GINI_TIE = 0.01  # CLV "auto": Gini differences below this are a tie, decided b
 
 CalibrationMethod = Literal["auto", "isotonic", "sigmoid", "none"]
 CLVObjective = Literal["auto", "tweedie", "two_part"]
+ContributionMethod = Literal["shap", "path"]
 
 
 class CalibrationWarning(UserWarning):
@@ -466,18 +467,94 @@ class ChurnClassifier(_LightGBMModel):
             return expit(margin)
         return np.clip(self.calibrator_.predict(margin), _PROB_FLOOR, 1 - _PROB_FLOOR)
 
-    def contributions(self, X: pd.DataFrame, *, include_bias: bool = False) -> pd.DataFrame:
-        """Per-feature SHAP contributions to the raw log-odds of churn (TreeSHAP, ``pred_contrib``).
+    def contributions(
+        self, X: pd.DataFrame, *, include_bias: bool = False, method: ContributionMethod = "shap"
+    ) -> pd.DataFrame:
+        """Per-feature contributions to the raw log-odds of churn; positive values push the risk up.
 
-        Positive values push churn risk up. Per row, the contributions plus the bias (the column
-        ``"bias"`` with ``include_bias=True``) sum to the uncalibrated log-odds. Calibration is
-        monotone, so it never reverses a contribution's direction.
+        ``method="shap"``: TreeSHAP (LightGBM's ``pred_contrib``), exact Shapley values; about 27 s per
+        100,000 rows on one core of the benchmark machine. ``method="path"``: path attribution (Saabas,
+        XGBoost's ``approx_contribs``): each split on a row's path in each tree credits its feature with
+        the change in the node's expected output; about 50× faster (``bench/results/scoring.md``), and
+        it agreed with TreeSHAP on the top feature for 87% of 20,000 customers of the benchmark shop.
+        Per row, either set of contributions plus the bias (the column ``"bias"`` with
+        ``include_bias=True``) sums to the uncalibrated log-odds. Calibration is monotone, so it never
+        reverses a contribution's direction.
         """
         self._check_fitted()
-        values = self.booster_.predict(self._encode(X), pred_contrib=True)
+        if method == "shap":
+            values = self.booster_.predict(self._encode(X), pred_contrib=True)
+        elif method == "path":
+            values = path_contributions(self.booster_, self._encode(X))
+        else:
+            raise ValueError(f"method must be 'shap' or 'path', got {method!r}")
         columns = [*self.feature_names_, "bias"]
         frame = pd.DataFrame(values, index=X.index, columns=columns)
         return frame if include_bias else frame.drop(columns="bias")
+
+
+def _path_table(booster: lgb.Booster) -> tuple[np.ndarray, Any, float]:
+    """Per leaf of every tree, the path contributions as a sparse (all leaves × features) matrix.
+
+    Returns (first leaf number of each tree, the matrix, the bias = the sum of the root outputs).
+    """
+    from scipy import sparse
+
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    offsets: list[int] = []
+    bias, total = 0.0, 0
+    for tree in booster.dump_model()["tree_info"]:
+        offsets.append(total)
+        root = tree["tree_structure"]
+        if "leaf_index" in root:  # a tree with one leaf only shifts the bias
+            bias += root["leaf_value"]
+            total += tree["num_leaves"]
+            continue
+        bias += root["internal_value"]
+        stack: list[tuple[dict, dict[int, float]]] = [(root, {})]
+        while stack:
+            node, credit = stack.pop()
+            for side in ("left_child", "right_child"):
+                child = node[side]
+                leaf = "leaf_index" in child
+                out = child["leaf_value"] if leaf else child["internal_value"]
+                f = node["split_feature"]
+                mine = {**credit, f: credit.get(f, 0.0) + out - node["internal_value"]}
+                if leaf:
+                    for feature, value in mine.items():
+                        rows.append(total + child["leaf_index"])
+                        cols.append(feature)
+                        vals.append(value)
+                else:
+                    stack.append((child, mine))
+        total += tree["num_leaves"]
+    table = sparse.csr_matrix((vals, (rows, cols)), shape=(total, booster.num_feature()))
+    return np.asarray(offsets, dtype=np.int64), table, bias
+
+
+def path_contributions(booster: lgb.Booster, X: np.ndarray, *, chunk: int = 100_000) -> np.ndarray:
+    """Path (Saabas) contributions per feature plus a last bias column, as ``pred_contrib`` lays them out.
+
+    One ``pred_leaf`` pass finds each row's leaf in every tree; a sparse product then sums the leaves'
+    path contributions. Rows are done ``chunk`` at a time to bound memory.
+    """
+    from scipy import sparse
+
+    offsets, table, bias = _path_table(booster)
+    out = np.empty((X.shape[0], booster.num_feature() + 1), dtype=np.float64)
+    out[:, -1] = bias
+    n_trees = len(offsets)
+    for start in range(0, X.shape[0], chunk):
+        leaves = booster.predict(X[start : start + chunk], pred_leaf=True).reshape(-1, n_trees)
+        m = leaves.shape[0]
+        incidence = sparse.csr_matrix(
+            (np.ones(m * n_trees), (leaves + offsets).ravel(), np.arange(0, m * n_trees + 1, n_trees)),
+            shape=(m, table.shape[0]),
+        )
+        out[start : start + m, :-1] = (incidence @ table).toarray()
+    return out
 
 
 class CLVRegressor(_LightGBMModel):

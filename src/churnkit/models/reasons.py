@@ -297,6 +297,10 @@ def _align(X: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     raise ValueError("X must have the same rows (index) as contributions")
 
 
+_EXTRA_CANDIDATES = 4
+"""Candidates looked at per row beyond ``k``: room for identical phrases (at most a few features share one)."""
+
+
 def top_reasons(
     contributions: pd.DataFrame,
     X: pd.DataFrame,
@@ -310,13 +314,18 @@ def top_reasons(
     ``contributions``: one column per feature (log-odds contributions, positive = more risk), rows as
     in ``X``, which holds the feature values. Only contributions above ``min_contribution`` count;
     rows without any get :data:`NO_SIGNAL`. Identical phrases (e.g. from ``frequency`` = 0 and a
-    missing ``ipt_mean_days``) are given once, and the next feature fills the place.
+    missing ``ipt_mean_days``) are given once, and the next feature fills the place. Ties in
+    contribution go to the feature that comes first in ``contributions``.
 
     ``phrases`` adds or overrides phrases, keyed by exact feature name or by a regular expression
     that must match the whole name. A value is a callable of the feature value or a template with
     ``{v}`` (the value), ``{pct}`` (round(|v| × 100)), ``{name}`` (readable name) and the pattern's
     named groups. Missing values always use the built-in phrase. Features without any phrase read
     ``"<readable name> is <value>"``.
+
+    Vectorised: each row's top ``k + 4`` candidates are found with one partial sort, each feature
+    phrases each distinct value once, and only rows the candidates cannot settle (ties at the cut, or
+    more identical phrases than the spare candidates) go through the row-by-row path.
     """
     if k < 1:
         raise ValueError("k must be at least 1")
@@ -325,23 +334,89 @@ def top_reasons(
     features = [str(c) for c in contributions.columns]
     phrasers = [_phraser(f, spec) for f in features]
     columns = {str(c): c for c in values.columns}
-    value_columns = [
-        values[columns[f]].to_numpy(dtype=object)
-        if f in columns
-        else np.full(len(values), None, dtype=object)
-        for f in features
-    ]
     contrib = contributions.to_numpy(dtype=np.float64, na_value=np.nan)
     contrib = np.where(np.isnan(contrib), -np.inf, contrib)
-    order = np.argsort(-contrib, axis=1, kind="stable")
-    out = []
-    for i in range(contrib.shape[0]):
-        chosen: list[str] = []
-        for j in order[i]:
-            if contrib[i, j] <= min_contribution or len(chosen) == k:
-                break
-            text = phrasers[j](value_columns[j][i])
-            if text not in chosen:
-                chosen.append(text)
-        out.append("; ".join(chosen) if chosen else NO_SIGNAL)
+    n, p = contrib.shape
+    if n == 0 or p == 0:
+        return pd.Series([NO_SIGNAL] * n, index=contributions.index, name="top_reasons", dtype="str")
+
+    def column(j: int) -> np.ndarray:
+        f = features[j]
+        return values[columns[f]].to_numpy() if f in columns else np.full(n, None, dtype=object)
+
+    m = min(p, k + _EXTRA_CANDIDATES)
+    rows = np.arange(n)[:, None]
+    if m < p:  # one partial sort: the m largest first, then the largest of the rest at position m
+        part = np.argpartition(-contrib, m, axis=1)
+        cand, next_best = part[:, :m], contrib[np.arange(n), part[:, m]]
+    else:
+        cand, next_best = np.broadcast_to(np.arange(p), (n, p)), np.full(n, -np.inf)
+    # order the candidates as a stable sort would: larger contribution first, then lower column index
+    order = np.lexsort((cand, -contrib[rows, cand]), axis=1)
+    cand = cand[rows, order]
+    picked = contrib[rows, cand]
+    valid = picked > min_contribution  # a prefix of each row, as the candidates are sorted
+
+    texts = np.full((n, m), None, dtype=object)
+    for j in np.unique(cand[valid]):
+        where = valid & (cand == j)
+        r = np.nonzero(where.any(axis=1))[0]
+        texts[where] = _phrase_values(phrasers[j], column(j)[r])
+        # `where` has at most one True per row, in row order: the texts land on the right rows
+
+    dup = np.zeros((n, m), dtype=bool)
+    for t in range(1, m):
+        for s in range(t):
+            dup[:, t] |= valid[:, t] & (texts[:, t] == texts[:, s])
+    keep = valid & ~dup
+    keep &= np.cumsum(keep, axis=1) <= k
+
+    # rows the candidates cannot settle: a tie at the cut, or too few distinct phrases among them
+    unsettled = (picked[:, -1] > min_contribution) & (next_best >= picked[:, -1])
+    unsettled |= (keep.sum(axis=1) < k) & valid[:, -1] & (next_best > min_contribution)
+
+    chosen = np.where(keep, texts, None).tolist()
+    out = ["; ".join([t for t in row if t is not None]) or NO_SIGNAL for row in chosen]
+    if unsettled.any():
+        value_columns = [column(j) for j in range(p)]
+        for i in np.nonzero(unsettled)[0]:
+            out[i] = _row_reasons(contrib[i], [c[i] for c in value_columns], phrasers, k, min_contribution)
     return pd.Series(out, index=contributions.index, name="top_reasons", dtype="str")
+
+
+def _phrase_values(phraser: Callable[[Any], str], vals: np.ndarray) -> np.ndarray:
+    """Phrase each value, calling the phraser once per distinct value (missing values phrased as they are)."""
+    codes, uniques = pd.factorize(vals, use_na_sentinel=True)
+    texts = np.array([phraser(u) for u in _python_scalars(uniques)] + [None], dtype=object)
+    out = texts[codes]  # code -1 (missing) picks the trailing None
+    missing = codes == -1
+    if missing.any():
+        first = vals[np.argmax(missing)]
+        out[missing] = phraser(first.item() if isinstance(first, np.generic) else first)
+    return out
+
+
+def _python_scalars(uniques: Any) -> list[Any]:
+    """Distinct values as the Python objects a row-by-row pass would hand the phraser."""
+    if isinstance(uniques, np.ndarray):
+        return uniques.tolist()
+    return list(np.asarray(uniques, dtype=object))
+
+
+def _row_reasons(
+    contrib: np.ndarray,
+    row_values: list[Any],
+    phrasers: list[Callable[[Any], str]],
+    k: int,
+    min_contribution: float,
+) -> str:
+    """One row, feature by feature: the reference the vectorised path must match."""
+    chosen: list[str] = []
+    for j in np.argsort(-contrib, kind="stable"):
+        if contrib[j] <= min_contribution or len(chosen) == k:
+            break
+        value = row_values[j]
+        text = phrasers[j](value.item() if isinstance(value, np.generic) else value)
+        if text not in chosen:
+            chosen.append(text)
+    return "; ".join(chosen) if chosen else NO_SIGNAL
