@@ -234,7 +234,7 @@ def features(
     """Build the feature table at an as-of date: one row per customer in the base."""
     from churnkit.data.io import write_table
     from churnkit.data.readiness import default_as_of
-    from churnkit.features import build_features, build_labels
+    from churnkit.features import build_features, build_labels, to_frame
 
     cfg = _config(
         config,
@@ -248,16 +248,18 @@ def features(
     data = _load(cfg, out.parent)
     _report(data)
     d = cfg.as_of or default_as_of(data)
-    table = build_features(
-        data.ibis("transactions"),
-        data.ibis("events"),
-        data.ibis("customers"),
-        as_of=d,
-        windows=tuple(cfg.features.windows),
-        session_gap_minutes=cfg.features.session_gap_minutes,
-    ).to_pandas()
+    table = to_frame(
+        build_features(
+            data.ibis("transactions"),
+            data.ibis("events"),
+            data.ibis("customers"),
+            as_of=d,
+            windows=tuple(cfg.features.windows),
+            session_gap_minutes=cfg.features.session_gap_minutes,
+        )
+    )
     if horizon:
-        labels = build_labels(data.ibis("transactions"), as_of=d, horizon_days=horizon).to_pandas()
+        labels = to_frame(build_labels(data.ibis("transactions"), as_of=d, horizon_days=horizon))
         table = table.merge(labels.drop(columns=["as_of"], errors="ignore"), on="customer_id", how="left")
     write_table(table, out)
     _echo(f"{len(table):,} customers × {table.shape[1] - 2} features at {d} → {out}")

@@ -26,7 +26,7 @@ import pandas as pd
 from churnkit.config import Config
 from churnkit.data.load import ShopData
 from churnkit.errors import DataTooShortError, InputError, ModelError
-from churnkit.features import build_features, build_labels
+from churnkit.features import build_features, build_labels, to_frame
 from churnkit.features.purchases import distinct_channels
 from churnkit.models.baselines import RecencyBaseline
 from churnkit.models.boosting import ChurnClassifier, CLVRegressor
@@ -188,13 +188,15 @@ class ChurnkitModel:
         return self.score_features(features)
 
     def features(self, data: ShopData, *, as_of: dt.date) -> pd.DataFrame:
-        feats = build_features(
-            data.ibis("transactions"),
-            data.ibis("events"),
-            data.ibis("customers"),
-            as_of=as_of,
-            **self.feature_settings,
-        ).to_pandas()
+        feats = to_frame(
+            build_features(
+                data.ibis("transactions"),
+                data.ibis("events"),
+                data.ibis("customers"),
+                as_of=as_of,
+                **self.feature_settings,
+            )
+        )
         feats = _ordered(feats)
         if feats.empty:
             raise DataTooShortError(
@@ -361,11 +363,9 @@ def _snapshot(
     data: ShopData, as_of: dt.date, cfg: Config, settings: dict[str, Any], *, labels: bool
 ) -> pd.DataFrame:
     tx = data.ibis("transactions")
-    feats = build_features(
-        tx, data.ibis("events"), data.ibis("customers"), as_of=as_of, **settings
-    ).to_pandas()
+    feats = to_frame(build_features(tx, data.ibis("events"), data.ibis("customers"), as_of=as_of, **settings))
     if labels and not feats.empty:
-        lab = build_labels(tx, as_of=as_of, horizon_days=cfg.horizon_days).to_pandas()
+        lab = to_frame(build_labels(tx, as_of=as_of, horizon_days=cfg.horizon_days))
         feats = feats.merge(lab.drop(columns=["as_of"], errors="ignore"), on="customer_id", how="left")
         feats["churned"] = feats["churned"].fillna(1).astype(int)
         feats["future_revenue"] = feats["future_revenue"].fillna(0.0)

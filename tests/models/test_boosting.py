@@ -224,7 +224,13 @@ def test_path_contributions_sum_to_log_odds_and_follow_each_split(churn_model, f
     x = rng.random((400, 2))
     y = (x[:, 0] > 0.5).astype(float)
     stump = lgb.train(
-        {"objective": "regression", "num_leaves": 2, "learning_rate": 1.0, "min_data_in_leaf": 1, "verbose": -1},
+        {
+            "objective": "regression",
+            "num_leaves": 2,
+            "learning_rate": 1.0,
+            "min_data_in_leaf": 1,
+            "verbose": -1,
+        },
         lgb.Dataset(x, y),
         num_boost_round=1,
     )

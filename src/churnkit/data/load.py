@@ -237,7 +237,9 @@ def _read_raw(con: duckdb.DuckDBPyConnection, name: str, source: Source, spec: T
                 else:  # e.g. cp1252 from Excel: DuckDB reads it only with an extension, Python reads it
                     path = stack.enter_context(_as_utf8(path, spec.encoding, label))
             scan = f"read_csv({_lit(str(path))}, {', '.join(opts)})"
-            create = f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT *, row_number() OVER () AS _row FROM {scan}"
+            create = (
+                f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT *, row_number() OVER () AS _row FROM {scan}"
+            )
         else:  # Parquet is read where it lies (a view), numbered by its own row order
             create = (
                 f"CREATE OR REPLACE TEMP VIEW {raw} AS SELECT * EXCLUDE (file_row_number), "
@@ -433,7 +435,9 @@ def _load_table(
         derived["is_return"] = is_return
     if name == "events":
         known = ", ".join(_lit(e) for e in EVENT_TYPES)
-        derived["event_type"] = f"(CASE WHEN \"_event_type\" IN ({known}) THEN \"_event_type\" ELSE 'page_view' END)"
+        derived["event_type"] = (
+            f'(CASE WHEN "_event_type" IN ({known}) THEN "_event_type" ELSE \'page_view\' END)'
+        )
         derived["_unknown_type"] = f'("_event_type" NOT IN ({known}))'
     canonical = [c for c in [*exprs, *derived] if not c.startswith("_")]
     order_first = ["customer_id", "timestamp", "order_id", "amount", "is_return", "event_type"]
@@ -474,7 +478,9 @@ def _load_table(
     if report.rejected:
         con.sql(f"DELETE FROM {name} WHERE _reason IS NOT NULL")
     if name == "events":
-        report.unknown_event_types = con.sql(f"SELECT count(*) FROM {name} WHERE _unknown_type").fetchall()[0][0]
+        report.unknown_event_types = con.sql(f"SELECT count(*) FROM {name} WHERE _unknown_type").fetchall()[
+            0
+        ][0]
     con.sql(f"ALTER TABLE {name} DROP COLUMN _reason")
     for helper in ("_h", "_row", *extra):
         con.sql(f"ALTER TABLE {name} DROP COLUMN {helper}")

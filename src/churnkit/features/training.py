@@ -11,7 +11,7 @@ import pandas as pd
 
 from churnkit.errors import ConfigError, DataTooShortError
 from churnkit.features._common import TRANSACTION_COLUMNS, as_date, require_columns
-from churnkit.features.build import build_features, resolve_channels
+from churnkit.features.build import build_features, resolve_channels, to_frame
 from churnkit.features.labels import build_labels, check_horizon
 
 
@@ -99,7 +99,7 @@ def build_training_table(
     for d in dates:
         feats = build_features(transactions, events, customers, as_of=d, **feature_kwargs)
         labels = build_labels(transactions, as_of=d, horizon_days=horizon_days).drop("as_of")
-        frame = feats.join(labels, "customer_id").to_pandas()
+        frame = to_frame(feats.join(labels, "customer_id"))
         if frame.empty:
             raise DataTooShortError(f"No customer has a purchase before as_of {d}")
         frames.append(frame)

@@ -175,7 +175,9 @@ def _category_codes(values: pd.Series, levels: list[str]) -> np.ndarray:
     """Codes of ``values`` among the training ``levels``; missing and unseen values become NaN."""
     present = values.notna().to_numpy()
     codes = np.full(len(values), np.nan)
-    text = values[present].astype(object).map(str).to_numpy(dtype=object)
+    text = values[present].to_numpy(dtype=object)
+    if not isinstance(values.dtype, pd.StringDtype) and not all(type(v) is str for v in text):
+        text = values[present].astype(object).map(str).to_numpy(dtype=object)
     found = pd.Index(levels, dtype=object).get_indexer(text).astype(np.float64)
     found[found < 0] = np.nan
     codes[present] = found

@@ -357,12 +357,15 @@ def top_reasons(
     picked = contrib[rows, cand]
     valid = picked > min_contribution  # a prefix of each row, as the candidates are sorted
 
-    texts = np.full((n, m), None, dtype=object)
-    for j in np.unique(cand[valid]):
-        where = valid & (cand == j)
-        r = np.nonzero(where.any(axis=1))[0]
-        texts[where] = _phrase_values(phrasers[j], column(j)[r])
-        # `where` has at most one True per row, in row order: the texts land on the right rows
+    texts = np.full(n * m, None, dtype=object)
+    positions = np.flatnonzero(valid)  # row-major: row by row
+    by_feature = positions[np.argsort(cand.ravel()[positions], kind="stable")]  # still row order inside
+    features_of = cand.ravel()[by_feature]
+    starts = np.flatnonzero(np.r_[True, features_of[1:] != features_of[:-1]])
+    for a, b in zip(starts, [*starts[1:], len(by_feature)], strict=True):
+        where = by_feature[a:b]
+        texts[where] = _phrase_values(phrasers[features_of[a]], column(features_of[a])[where // m])
+    texts = texts.reshape(n, m)
 
     dup = np.zeros((n, m), dtype=bool)
     for t in range(1, m):
@@ -375,13 +378,26 @@ def top_reasons(
     unsettled = (picked[:, -1] > min_contribution) & (next_best >= picked[:, -1])
     unsettled |= (keep.sum(axis=1) < k) & valid[:, -1] & (next_best > min_contribution)
 
-    chosen = np.where(keep, texts, None).tolist()
-    out = ["; ".join([t for t in row if t is not None]) or NO_SIGNAL for row in chosen]
+    out = _join_kept(texts, keep, k)
     if unsettled.any():
         value_columns = [column(j) for j in range(p)]
         for i in np.nonzero(unsettled)[0]:
             out[i] = _row_reasons(contrib[i], [c[i] for c in value_columns], phrasers, k, min_contribution)
     return pd.Series(out, index=contributions.index, name="top_reasons", dtype="str")
+
+
+def _join_kept(texts: np.ndarray, keep: np.ndarray, k: int) -> list[str]:
+    """Per row, the kept texts (at most k, in column order) joined by "; ", or NO_SIGNAL."""
+    n = texts.shape[0]
+    count = keep.sum(axis=1)
+    slots = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # kept columns first, in order
+    out = np.full(n, NO_SIGNAL, dtype=object)
+    first = count >= 1
+    out[first] = texts[first, slots[first, 0]]
+    for i in range(1, min(k, texts.shape[1])):
+        more = count > i
+        out[more] = out[more] + "; " + texts[more, slots[more, i]]
+    return out.tolist()
 
 
 def _phrase_values(phraser: Callable[[Any], str], vals: np.ndarray) -> np.ndarray:

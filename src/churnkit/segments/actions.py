@@ -140,7 +140,6 @@ def recommended_actions(
     out = scores.copy()
     out["value_tier"] = pd.array(tiers[value_idx], dtype="str")
     out["risk_tier"] = pd.array(tiers[risk_idx], dtype="str")
-    out["recommended_action"] = pd.array(
-        [full_grid[(v, r)] for v, r in zip(out["value_tier"], out["risk_tier"], strict=True)], dtype="str"
-    )
+    actions = np.array([[full_grid[(v, r)] for r in TIERS] for v in TIERS], dtype=object)
+    out["recommended_action"] = pd.array(actions[value_idx, risk_idx], dtype="str")
     return out
