@@ -217,6 +217,17 @@ def test_naming_collisions_get_more_traits_then_suffixes():
     assert len(set(names.values())) == 5
 
 
+def test_naming_suffix_never_contradicts_the_name():
+    """Two "recent" clusters that differ most in recency are told apart by another dimension if one differs."""
+    pct = pd.DataFrame({"recency": [0.05, 0.3], "value": [0.55, 0.5], "browsing": [0.5, 0.5]})
+    assert name_clusters(pct) == {0: "recent customers (higher spend)", 1: "recent customers (lower spend)"}
+    only_recency = pd.DataFrame({"recency": [0.05, 0.3], "value": [0.5, 0.5]})
+    assert name_clusters(only_recency) == {
+        0: "recent customers (more recent of the two)",
+        1: "recent customers (less recent of the two)",
+    }
+
+
 def test_naming_numbers_identical_clusters():
     pct = pd.DataFrame({"value": [0.5, 0.5, 0.5]})
     assert name_clusters(pct) == {

@@ -209,12 +209,16 @@ def name_clusters(percentiles: pd.DataFrame) -> dict[int, str]:
         spread = (percentiles.loc[group[0]] - percentiles.loc[group[1]]).abs().fillna(0.0)
         if spread.max() < 0.02:
             continue
-        key = str(spread.idxmax())
+        # prefer a dimension the name does not already state: "recent buyers (less recent)" contradicts itself
+        named = {key for key, _ in ranked[group[0]][: n_traits[group[0]]]}
+        unnamed = spread[[c for c in spread.index if c not in named]]
+        key = str(unnamed.idxmax() if len(unnamed) and unnamed.max() >= 0.02 else spread.idxmax())
         hi, lo = _COMPARATIVES.get(key, (f"higher {key.replace('_', ' ')}", f"lower {key.replace('_', ' ')}"))
+        of_two = " of the two" if key in named else ""
         first_higher = percentiles.loc[group[0], key] > percentiles.loc[group[1], key]
         base = names[group[0]]
-        names[group[0]] = f"{base} ({hi if first_higher else lo})"
-        names[group[1]] = f"{base} ({lo if first_higher else hi})"
+        names[group[0]] = f"{base} ({hi if first_higher else lo}{of_two})"
+        names[group[1]] = f"{base} ({lo if first_higher else hi}{of_two})"
     # 3) anything left: number the later clusters
     while groups := collisions():
         for group in groups:
