@@ -13,7 +13,6 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from _machine import cpu_model, peak_rss_mib
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "btyd.md"
@@ -58,10 +59,6 @@ def simulate(n: int, seed: int) -> pd.DataFrame:
             "monetary_value": monetary,
         }
     )
-
-
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
 def run_stage(stage: str, path: str, model: str, repeat: int) -> dict:
@@ -109,7 +106,7 @@ def run_stage(stage: str, path: str, model: str, repeat: int) -> dict:
     if stage != "load":
         out["seconds"] = min(times)
         out["all_seconds"] = times
-    out["peak_rss_mb"] = _peak_rss_mb()
+    out["peak_rss_mb"] = peak_rss_mib()
     return out
 
 
@@ -132,16 +129,6 @@ def _child(stage: str, path: str, model: str, repeat: int = 1) -> dict:
         text=True,
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _max_rel_diff(a: dict, b: dict) -> float:
@@ -191,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"- command: `.venv/bin/python bench/btyd.py {' '.join(sys.argv[1:])}`".rstrip(),
         f"- date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-        f"- machine: {os.cpu_count()} cores (nproc), {_cpu_model()}, Python {platform.python_version()}, "
+        f"- machine: {os.cpu_count()} cores (nproc), {cpu_model()}, Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}",
         f"- data: {args.customers:,} simulated BG/NBD customers (seed {args.seed}, true r, α/day, a, b = "
         f"{', '.join(f'{v:g}' for v in TRUE_PARAMS.values())}), whole days, {repeat_share:.1%} repeat buyers; "

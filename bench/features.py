@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from _machine import peak_rss_mib
 
 RESULTS = Path(__file__).parent / "results" / "features.md"
 START = np.datetime64("2023-01-01T00:00:00", "us")
@@ -212,15 +213,6 @@ def step_floor(data_dir: Path, out: Path) -> dict:
     total = time.perf_counter() - t0
     n = con.execute(f"SELECT count(*) FROM '{out}'").fetchall()[0][0]
     return {"total_s": total, "rows": n}
-
-
-def peak_rss_mib() -> float:
-    """This process's peak RSS (VmHWM: unlike ru_maxrss it does not carry the parent's peak across exec)."""
-    try:
-        status = Path("/proc/self/status").read_text()
-        return int(re.search(r"VmHWM:\s*(\d+) kB", status).group(1)) / 1024
-    except (OSError, AttributeError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def agreement(ours: Path, floor: Path) -> dict:

@@ -27,6 +27,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from _machine import cpu_model
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 RESULTS_DIR = BENCH / "results"
@@ -277,16 +279,6 @@ def _last_json(stdout: str) -> dict | None:
 # ------------------------------------------------------------------------------------------------ machine
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _git() -> str:
     try:
         head = subprocess.run(
@@ -318,7 +310,7 @@ def machine_lines() -> list[str]:
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return [
-        f"- CPU: {_cpu_model()}; nproc {usable} (os.cpu_count {os.cpu_count()})",
+        f"- CPU: {cpu_model()}; nproc {usable} (os.cpu_count {os.cpu_count()})",
         f"- RAM: {ram:.1f} GiB; {platform.system()} {platform.release()} {platform.machine()}",
         f"- Python {platform.python_version()} ({sys.executable.replace(str(ROOT) + '/', '')}); Java: {_java()}",
         "- packages: " + ", ".join(versions),

@@ -22,7 +22,6 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -30,14 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from _machine import cpu_model, peak_rss_mib
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "scoring.md"
 TARGET_SECONDS = 60.0
 TRAIN_SETTINGS = {"training.n_snapshots": 3, "training.spacing_days": 45}
-
-
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
 # ---------------------------------------------------------------------------------------------- steps
@@ -143,16 +140,6 @@ def _child(step: str, folder: Path, *extra: str) -> dict:
 # ---------------------------------------------------------------------------------------------- report
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def report(args: argparse.Namespace, command: str, trained: dict, generated: dict, scored: dict) -> str:
     total = scored["end_to_end_s"]
     verdict = "met" if total <= TARGET_SECONDS else "MISSED"
@@ -163,7 +150,7 @@ def report(args: argparse.Namespace, command: str, trained: dict, generated: dic
         f"- command: `{command}`",
         f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; load average at the end "
         f"{os.getloadavg()[0]:.1f} (the machine is shared, timings are noisy)",
-        f"- machine: {os.cpu_count()} cores (nproc), {_cpu_model()}, "
+        f"- machine: {os.cpu_count()} cores (nproc), {cpu_model()}, "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB RAM, "
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}",
         f"- model: `pipeline.train` on a {args.train_customers:,}-customer sample shop (seed {args.seed}, "
@@ -218,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             out = step_generate(folder, args.customers, args.seed + 1)
         else:
             out = step_score(folder)
-        out["peak_rss_mib"] = _peak_rss_mib()
+        out["peak_rss_mib"] = peak_rss_mib()
         sys.stdout.write(json.dumps(out) + "\n")
         return 0
 

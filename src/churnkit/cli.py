@@ -234,7 +234,7 @@ def features(
     """Build the feature table at an as-of date: one row per customer in the base."""
     from churnkit.data.io import write_table
     from churnkit.data.readiness import default_as_of
-    from churnkit.features import build_features, build_labels, to_frame
+    from churnkit.features import build_labels, shop_features, to_frame
 
     cfg = _config(
         config,
@@ -248,15 +248,11 @@ def features(
     data = _load(cfg, out.parent)
     _report(data)
     d = cfg.as_of or default_as_of(data)
-    table = to_frame(
-        build_features(
-            data.ibis("transactions"),
-            data.ibis("events"),
-            data.ibis("customers"),
-            as_of=d,
-            windows=tuple(cfg.features.windows),
-            session_gap_minutes=cfg.features.session_gap_minutes,
-        )
+    table = shop_features(
+        data,
+        as_of=d,
+        windows=tuple(cfg.features.windows),
+        session_gap_minutes=cfg.features.session_gap_minutes,
     )
     if horizon:
         labels = to_frame(build_labels(data.ibis("transactions"), as_of=d, horizon_days=horizon))

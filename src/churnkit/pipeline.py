@@ -26,7 +26,7 @@ import pandas as pd
 from churnkit.config import Config
 from churnkit.data.load import ShopData
 from churnkit.errors import DataTooShortError, InputError, ModelError
-from churnkit.features import build_features, build_labels, to_frame
+from churnkit.features import build_labels, shop_features, to_frame
 from churnkit.features.purchases import distinct_channels
 from churnkit.models.baselines import RecencyBaseline
 from churnkit.models.boosting import ChurnClassifier, CLVRegressor
@@ -188,16 +188,7 @@ class ChurnkitModel:
         return self.score_features(features)
 
     def features(self, data: ShopData, *, as_of: dt.date) -> pd.DataFrame:
-        feats = to_frame(
-            build_features(
-                data.ibis("transactions"),
-                data.ibis("events"),
-                data.ibis("customers"),
-                as_of=as_of,
-                **self.feature_settings,
-            )
-        )
-        feats = _ordered(feats)
+        feats = _ordered(shop_features(data, as_of=as_of, **self.feature_settings))
         if feats.empty:
             raise DataTooShortError(
                 f"no customer has a purchase before the as-of date {as_of}: empty customer base"
@@ -363,7 +354,7 @@ def _snapshot(
     data: ShopData, as_of: dt.date, cfg: Config, settings: dict[str, Any], *, labels: bool
 ) -> pd.DataFrame:
     tx = data.ibis("transactions")
-    feats = to_frame(build_features(tx, data.ibis("events"), data.ibis("customers"), as_of=as_of, **settings))
+    feats = shop_features(data, as_of=as_of, **settings)
     if labels and not feats.empty:
         lab = to_frame(build_labels(tx, as_of=as_of, horizon_days=cfg.horizon_days))
         feats = feats.merge(lab.drop(columns=["as_of"], errors="ignore"), on="customer_id", how="left")

@@ -17,20 +17,16 @@ from churnkit.data.io import write_table
 from churnkit.data.load import ShopData
 from churnkit.data.readiness import default_as_of
 from churnkit.errors import DataTooShortError
-from churnkit.features import build_features, to_frame
+from churnkit.features import shop_features
 from churnkit.segments import BehaviourClusters, plot_transitions, rfm_segments, segment_transitions
 
 
 def _features(data: ShopData, cfg: Config, as_of: dt.date) -> pd.DataFrame:
-    feats = to_frame(
-        build_features(
-            data.ibis("transactions"),
-            data.ibis("events"),
-            data.ibis("customers"),
-            as_of=as_of,
-            windows=tuple(cfg.features.windows),
-            session_gap_minutes=cfg.features.session_gap_minutes,
-        )
+    feats = shop_features(
+        data,
+        as_of=as_of,
+        windows=tuple(cfg.features.windows),
+        session_gap_minutes=cfg.features.session_gap_minutes,
     )
     if feats.empty:
         raise DataTooShortError(f"no customer has a purchase before {as_of}: empty customer base")

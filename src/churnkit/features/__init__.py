@@ -5,7 +5,13 @@ expression that runs unchanged on DuckDB and Spark. Only rows strictly before th
 are read; day differences are taken between calendar dates.
 """
 
-from churnkit.features.build import build_features, count_prospects, feature_columns, to_frame
+from churnkit.features.build import (
+    build_features,
+    count_prospects,
+    feature_columns,
+    shop_features,
+    to_frame,
+)
 from churnkit.features.catalogue import (
     DEFAULT_WINDOWS,
     FEATURES,
@@ -35,5 +41,6 @@ __all__ = [
     "feature_columns",
     "rfm_summary",
     "rolling_origins",
+    "shop_features",
     "to_frame",
 ]

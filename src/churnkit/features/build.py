@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from typing import Any
 
 import ibis.expr.types as ir
 import pandas as pd
@@ -125,3 +126,15 @@ def to_frame(table: ir.Table) -> pd.DataFrame:
         if pa.types.is_date(field.type):
             frame[field.name] = frame[field.name].astype("datetime64[s]")
     return frame
+
+
+def shop_features(data: Any, *, as_of: dt.date, **settings: Any) -> pd.DataFrame:
+    """`build_features` on a loaded shop (DuckDB ``ShopData`` or the Spark engine's), as pandas.
+
+    ``settings``: the keyword arguments of `build_features` (windows, session_gap_minutes, channels).
+    """
+    return to_frame(
+        build_features(
+            data.ibis("transactions"), data.ibis("events"), data.ibis("customers"), as_of=as_of, **settings
+        )
+    )
