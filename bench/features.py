@@ -284,7 +284,7 @@ def _rfm_one(n_transactions: int) -> dict:
     import ibis
     from lifetimes.utils import summary_data_from_transaction_data
 
-    from churnkit.features import build_features, rfm_summary
+    from churnkit.features import build_features, rfm_summary, to_frame
 
     frame = pd.concat(transaction_chunks(np.random.default_rng(1), n_transactions), ignore_index=True)
     con = _duckdb()
@@ -293,7 +293,7 @@ def _rfm_one(n_transactions: int) -> dict:
     end = pd.Timestamp(AS_OF) - pd.Timedelta(days=1)
 
     def ours():
-        return rfm_summary(tx, as_of=AS_OF).to_pandas()
+        return to_frame(rfm_summary(tx, as_of=AS_OF))
 
     def theirs():
         return summary_data_from_transaction_data(
