@@ -280,3 +280,41 @@ def test_frames_are_validated_like_files():
     assert data.report.tables["transactions"].rejected == {"missing customer_id": 1}
     with pytest.raises(InputError, match="required column 'amount'"):
         load_shop(frame.drop(columns="amount"))
+
+
+def test_encodings_duckdb_cannot_read_are_transcoded(tmp_path):
+    """cp1252 (Excel's Western export) is read through Python; the rejected file keeps the text."""
+    path = tmp_path / "tx.csv"
+    path.write_bytes(
+        "customer_id,timestamp,amount,note\n1,2024-01-01,3,café €\n2,oops,4,naïve\n".encode("cp1252")
+    )
+    cfg = load_config(None, **{"inputs.transactions.encoding": "cp1252"})
+    data = load_shop(path, inputs=cfg.inputs, rejected_dir=tmp_path)
+    assert data.report.tables["transactions"].rows_loaded == 1
+    assert [r["note"] for r in rejected_rows(tmp_path, "transactions")] == ["naïve"]
+    with pytest.raises(ConfigError, match="unknown encoding 'klingon'"):
+        load_config(None, **{"inputs.transactions.encoding": "klingon"})
+    utf16 = load_config(None, **{"inputs.transactions.encoding": "utf-16"})
+    with pytest.raises(InputError, match="not utf-16 text"):
+        load_shop(path, inputs=utf16.inputs)
+
+
+def test_duplicates_are_exact_over_source_columns_and_the_first_copy_stays(tmp_path):
+    """Rows equal in every source column go (valid or not); rows differing in any column, even a blank, stay."""
+    body = (
+        "customer_id,timestamp,amount,order_id\n"
+        "1,2024-01-01,3,A\n"
+        "1,2024-01-01,3,A\n"  # exact copy: dropped
+        "1,2024-01-01,3,\n"  # differs by a blank order id: kept
+        "1,2024-01-01,3,B\n"
+        "2,bad,3,C\n"
+        "2,bad,3,C\n"  # an exact copy of a rejected row: dropped, rejected once
+        "1,2024-01-01,3,A\n"  # a third copy
+    )
+    data = load_shop(write(tmp_path / "tx.csv", body), rejected_dir=tmp_path)
+    report = data.report.tables["transactions"]
+    assert report.duplicates_dropped == 3
+    assert report.rows_loaded == 3
+    assert report.rejected == {"unparseable timestamp": 1}
+    assert [r["source_row"] for r in rejected_rows(tmp_path, "transactions")] == ["5"]
+    assert data.frame("transactions")["order_id"].tolist() == ["A", "row-3", "B"]
