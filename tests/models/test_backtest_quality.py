@@ -45,6 +45,27 @@ def test_sample_shop_baselines_scored_on_the_same_rows(sample_result):
     assert pred["customer_id"].is_unique
 
 
+def test_scores_take_the_churn_probability_from_the_reasons_contributions(sample_result):
+    """Scoring sums the path contributions into the log-odds; it must equal the booster's own prediction."""
+    import numpy as np
+
+    model, scores = sample_result.model, sample_result.scores
+    full, _ = model._predict(_base_features(sample_result))
+    np.testing.assert_allclose(
+        scores["churn_probability"].to_numpy(),
+        model.churn_.predict_proba(full[model.feature_columns_]),
+        rtol=0,
+        atol=1e-12,
+    )
+    assert scores["top_reasons"].str.len().gt(0).all()
+
+
+def _base_features(result):  # type: ignore[no-untyped-def]
+    shop = generate_shop(5000, seed=0)
+    data = ShopData.from_frames(shop.transactions, shop.events, shop.customers)
+    return result.model.features(data, as_of=pd.Timestamp(result.summary["as_of"]).date())
+
+
 def test_cdnow_backtest_promises(cdnow_result):
     m = cdnow_result.backtest.metrics
     pred = cdnow_result.backtest.predictions
