@@ -244,6 +244,13 @@ def summary_rows(benches: dict[str, Bench]) -> list[str]:
             f"≤ {scoring['target_s']:.0f} s",
             scoring["end_to_end_s"] <= scoring["target_s"],
         )
+        if "cli_score_s" in scoring:
+            row(
+                f"`churnkit score` on the same {scoring['customers_scored']:,} customers, demo-size model",
+                f"{scoring['cli_score_s']:.1f} s, {scoring['cli_score_peak_rss_mib']:,.0f} MiB peak RSS",
+                f"≤ {scoring['target_s']:.0f} s",
+                scoring["cli_score_s"] <= scoring["target_s"],
+            )
     else:
         missing(b, "scoring 1M customers end to end", "≤ 60 s")
 
