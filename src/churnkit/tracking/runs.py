@@ -318,9 +318,21 @@ def run_record(cfg: Config, run_id: str) -> dict[str, Any]:
 
 
 def load_model(uri: str, cfg: Config) -> ChurnkitModel:
-    """A ChurnkitModel from any MLflow model URI or a local model folder."""
-    mlflow = _mlflow(cfg)
+    """A ChurnkitModel from any MLflow model URI or a local model folder.
+
+    A local folder that `train` exported (an ``MLmodel`` file and the ``churnkit_model`` artifact) is read
+    directly, as the pyfunc's ``load_context`` would: no MLflow import, seconds less for every `score`.
+    """
     local = Path(uri)
+    artifact = local / "artifacts" / "churnkit_model.joblib"
+    if (local / "MLmodel").is_file() and artifact.is_file():
+        try:
+            model = joblib.load(artifact)
+        except Exception as e:
+            raise ModelError(f"cannot load model {uri!r}: {type(e).__name__}: {e}") from None
+        if isinstance(model, ChurnkitModel):
+            return model
+    mlflow = _mlflow(cfg)
     target = str(local) if local.exists() else uri
     if not local.exists() and not uri.startswith(("models:/", "runs:/", "file:", "s3:", "gs:", "dbfs:")):
         raise ModelError(f"model not found: {uri!r} is neither a local model folder nor an MLflow model URI")
