@@ -547,7 +547,7 @@ def path_contributions(booster: lgb.Booster, X: np.ndarray, *, chunk: int = 100_
     One ``pred_leaf`` pass finds each row's leaf in every tree; a sparse product then sums the leaves'
     path contributions. Rows go ``chunk`` at a time (bounded memory) through two worker threads, so one
     chunk's sparse product (one core) overlaps the next chunk's ``pred_leaf`` (LightGBM and SciPy both
-    release the GIL): 26% faster on 2 cores for a 395-tree model.
+    release the GIL): on 400,000 rows with a 395-tree model, 8.7 s serial against 7.5 s.
     """
     from concurrent.futures import ThreadPoolExecutor
 
