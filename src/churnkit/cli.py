@@ -313,17 +313,17 @@ def train(
         for note in result.notes:
             _echo(f"note: {note}")
         m = info.metrics
-        _echo(
-            f"backtest at {result.summary['test_as_of']} (H = {cfg.horizon_days} days), churn model: {result.backtest.champion}"
-        )
+        champions = result.backtest.champions
+        _echo(f"{result.summary['backtest']} (H = {cfg.horizon_days} days)")
+        _echo(f"champions: churn {champions['churn']}, CLV {champions['clv']}")
         for name in MAIN_METRICS:
             _echo(
                 f"  {name:<18} {m.get(name, float('nan')):8.4f}   recency {m.get('baseline_recency_' + name, float('nan')):8.4f}"
                 f"   btyd {m.get('baseline_btyd_' + name, float('nan')):8.4f}"
             )
         _echo(
-            f"run {info.run_id}; model {info.model_uri} (version {info.registered_version}"
-            f"{', now champion' if info.champion_moved else ''}); local copy {info.local_model}"
+            f"run {info.run_id}; model {info.model_uri} (version {info.registered_version}); "
+            f"{info.registry_note}; local copy {info.local_model}"
         )
     if json_out:
         _print_json(
@@ -332,6 +332,10 @@ def train(
                 "model_uri": info.model_uri,
                 "registered_version": info.registered_version,
                 "champion": info.champion_moved,
+                "aliases": info.aliases,
+                "champions": result.backtest.champions,
+                "evidence": result.backtest.evidence,
+                "test_as_of": result.summary["test_as_of"],
                 "local_model": str(info.local_model),
                 "mode": result.mode,
                 "metrics": info.metrics,

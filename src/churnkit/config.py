@@ -85,11 +85,28 @@ class FeaturesConfig(_Strict):
 
 
 class TrainingConfig(_Strict):
-    """Rolling-origin snapshots: how many as-of dates back from the latest fully observed one, and their spacing."""
+    """Rolling-origin snapshots (churnkit.features.snapshots): how many, how far apart, how much history each."""
 
     n_snapshots: int = Field(6, ge=1)
-    spacing_days: int = Field(30, ge=1)
-    seed: int = 0
+    spacing_days: int = Field(30, ge=1, description="shrinks to 14, then 7 days when fewer snapshots fit")
+    min_history_days: int = Field(
+        30,
+        ge=1,
+        description="history a snapshot needs before its as-of date (30: on CDNOW cut at 1997-10-01 it leaves "
+        "three backtest snapshots; README)",
+    )
+    seasonal: bool = Field(
+        True,
+        description="add snapshots one year before the scoring date when the history covers a year plus H",
+    )
+    seed: int = Field(0, description="seeds LightGBM, calibration folds, clusters and the customer hold-out")
+
+
+class ChampionConfig(_Strict):
+    """The model that scores each target, chosen separately: churn by churn_auc, CLV by clv_gini_norm."""
+
+    churn: Literal["best", "boosted", "btyd"] = "best"
+    clv: Literal["best", "boosted", "btyd"] = "best"
 
 
 class ModelsConfig(_Strict):
@@ -104,8 +121,21 @@ class ModelsConfig(_Strict):
         description="tweedie by default: choosing on one held-out snapshot (auto) preferred two-part, which did "
         "worse on the later test snapshot on CDNOW and on two sample shops (README, model card)",
     )
-    champion: Literal["best", "boosted", "btyd"] = Field(
-        "best", description="which churn model scores: the one with the better backtest AUC, or a fixed one"
+    champion: ChampionConfig = Field(
+        default_factory=lambda: ChampionConfig(),
+        description="which model scores each target: best (by backtest churn_auc / clv_gini_norm), boosted or "
+        "btyd; one word sets both",
+    )
+
+    @field_validator("champion", mode="before")
+    @classmethod
+    def _one_word_for_both(cls, v: Any) -> Any:
+        return {"churn": v, "clv": v} if isinstance(v, str) else v
+
+    prior: Literal["btyd", "none"] = Field(
+        "btyd",
+        description="btyd: the boosted models start from the BTYD prediction (its log-odds / log revenue) and "
+        "learn corrections, so early stopping never ends far below BTYD; none: they start from the base rate",
     )
     reasons: Literal["path", "shap"] = Field(
         "path",

@@ -1,16 +1,13 @@
 """Training and scoring end to end, without MLflow or the CLI.
 
-`train` builds rolling-origin snapshots, runs the time-based backtest (boosted models against the recency
-and BTYD baselines, on the same rows) and fits the final `ChurnkitModel` on every labelled snapshot.
-`ChurnkitModel` turns raw tables (or a feature table) at an as-of date into the score table.
+`train` plans its snapshots (churnkit.features.snapshots: the one scheduler and its leakage rule), runs the
+backtest (boosted models against the recency and BTYD baselines, on the same rows), chooses the champion of
+each target separately (churn by churn_auc, CLV by clv_gini_norm) and fits the final `ChurnkitModel` on every
+labelled snapshot up to the as-of date. `ChurnkitModel` turns raw tables (or a feature table) at an as-of date
+into the score table.
 
-Snapshot dates, for an as-of date D and horizon H (days):
-- the test snapshot is D itself when its whole horizon lies inside the data, else D − H (its window
-  [D − H, D) is the last fully observed one);
-- training snapshots end their label window no later than the test snapshot (origin ≤ test − H), spaced by
-  ``training.spacing_days`` and keeping only origins with at least H days of history: no customer-time leakage;
-- the final model is refitted on the labelled snapshots that end by D and scores the customer base at D.
-When no training snapshot fits, only the BTYD family is trained, and the result says so (`mode = "btyd_only"`).
+No BTYD fit failure stops a run: each snapshot's BTYD fit goes through a fallback chain, and a snapshot where
+every BTYD model fails keeps its BTYD columns missing (NaN) for the boosted models.
 """
 
 from __future__ import annotations
@@ -28,6 +25,7 @@ from churnkit.data.load import ShopData
 from churnkit.errors import DataTooShortError, InputError, ModelError
 from churnkit.features import build_labels, shop_features, to_frame
 from churnkit.features.purchases import distinct_channels
+from churnkit.features.snapshots import months_not_learned, schedule
 from churnkit.models.baselines import RecencyBaseline
 from churnkit.models.boosting import ChurnClassifier, CLVRegressor
 from churnkit.models.btyd import BTYDModel
@@ -74,41 +72,26 @@ def _day(value: dt.date | str | None) -> dt.date | None:
         raise InputError(f"as_of must be a date like 2024-01-31, got {value!r}") from None
 
 
-def snapshot_dates(
-    first: dt.date, last: dt.date, as_of: dt.date, *, horizon_days: int, n_snapshots: int, spacing_days: int
-) -> tuple[dt.date | None, list[dt.date], list[dt.date]]:
-    """(test origin, training origins, final-fit origins) for data spanning [first, last] scored at as_of."""
-    h = dt.timedelta(days=horizon_days)
-    end = last + dt.timedelta(days=1)  # data covers [first, end)
-    observed_end = min(as_of, end)
-    test = as_of if as_of + h <= end else observed_end - h
-    if test <= first:
-        test = None
-
-    def back_from(latest: dt.date) -> list[dt.date]:
-        out = []
-        for k in range(n_snapshots):
-            d = latest - dt.timedelta(days=k * spacing_days)
-            if (d - first).days < horizon_days:
-                break
-            out.append(d)
-        return sorted(out)
-
-    train = back_from(test - h) if test is not None else []
-    final = back_from(observed_end - h)
-    return test, train, final
-
-
 @dataclass
 class Backtest:
-    """The time-based backtest: metrics (DESIGN.md names) and the test snapshot's predictions."""
+    """The backtest: metrics (DESIGN.md names), the test snapshot's predictions and the champion per target.
+
+    ``evidence`` says what the test is: ``time`` (training label windows end before the test snapshot) or
+    ``customer_holdout`` (a short history: customers held out of training at the latest labelled snapshot).
+    """
 
     test_as_of: dt.date | None
     train_as_ofs: list[dt.date]
     metrics: dict[str, float]
     predictions: pd.DataFrame
-    champion: str
+    champions: dict[str, str]
+    evidence: str = "time"
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def champion(self) -> str:
+        """The churn champion (``boosted`` or ``btyd``); the CLV one is ``champions["clv"]``."""
+        return self.champions["churn"]
 
 
 @dataclass
@@ -130,36 +113,59 @@ class ChurnkitModel:
         horizon_days: int,
         feature_settings: dict[str, Any],
         btyd_settings: dict[str, Any],
-        champion: str,
+        champions: dict[str, str] | None = None,
         save_rate: float,
         segment_settings: dict[str, Any],
+        seed: int = 0,
     ) -> None:
         self.horizon_days = horizon_days
         self.feature_settings = feature_settings
         self.btyd_settings = btyd_settings
-        self.champion = champion
+        self.champions = champions
         self.save_rate = save_rate
         self.segment_settings = segment_settings
+        self.seed = seed
 
     # ---- fitting ---------------------------------------------------------------------------
-    def fit(self, table: pd.DataFrame, *, base_at_as_of: pd.DataFrame | None = None) -> ChurnkitModel:
-        """Fit boosted models on labelled snapshots (with BTYD columns) and segments on the latest ones."""
+    def fit(
+        self,
+        table: pd.DataFrame,
+        *,
+        base_at_as_of: pd.DataFrame | None = None,
+        btyd: BTYDModel | None = None,
+    ) -> ChurnkitModel:
+        """Fit the boosted models a champion needs on labelled snapshots (with BTYD columns, NaN where the
+        BTYD fit failed), and segments on the latest snapshot. ``btyd`` is the BTYD model fitted on the base
+        at the as-of date (None when every BTYD model failed there: the BTYD columns are then missing)."""
+        champions = dict(self.champions or {"churn": "boosted", "clv": "boosted"})
+        if btyd is None:  # no BTYD model at the as-of date: only the boosted models can score
+            champions = {"churn": "boosted", "clv": "boosted"}
+        self.champions_ = champions
+        self.btyd_ = btyd
         self.feature_columns_ = feature_columns(table)
         self.categorical_columns_ = [c for c in self.feature_columns_ if _is_text(table[c])]
         X = table[self.feature_columns_]
         self.churn_ = None
         self.clv_ = None
-        if self.champion == "boosted" and table["as_of"].nunique() >= 2:
-            self.churn_ = ChurnClassifier(calibration=self.btyd_settings.get("calibration", "auto")).fit(
-                X, table["churned"].astype(int), time_index=table["as_of"]
-            )
-            self.clv_ = CLVRegressor(objective=self.btyd_settings.get("clv_objective", "auto")).fit(
-                X, table["future_revenue"].clip(lower=0), time_index=table["as_of"]
-            )
+        if champions["churn"] == "boosted":
+            self.churn_ = ChurnClassifier(
+                calibration=self.btyd_settings.get("calibration", "auto"),
+                random_state=self.seed,
+                prior="p_no_purchase" if self.btyd_settings.get("prior") == "btyd" else None,
+            ).fit(X, table["churned"].astype(int), time_index=table["as_of"])
+        if champions["clv"] == "boosted":
+            self.clv_ = CLVRegressor(
+                objective=self.btyd_settings.get("clv_objective", "auto"),
+                random_state=self.seed,
+                prior=("expected_purchases", "expected_spend")
+                if self.btyd_settings.get("prior") == "btyd"
+                else None,
+            ).fit(X, table["future_revenue"].clip(lower=0), time_index=table["as_of"])
         latest = table[table["as_of"] == table["as_of"].max()]
         self.clusters_ = BehaviourClusters(
             n_clusters=self.segment_settings.get("n_clusters"),
             k_range=tuple(self.segment_settings.get("k_range", (3, 8))),
+            random_state=self.seed,
         ).fit(latest, churned=latest["churned"], revenue=latest["future_revenue"])
         ref = base_at_as_of if base_at_as_of is not None else latest
         self.rfm_ = RFMScorer(
@@ -252,22 +258,16 @@ class ChurnkitModel:
         (their sum is the log-odds), which also give ``top_reasons``: one pass over the trees, not two.
         """
         features = _rounded(features.reset_index(drop=True))
-        btyd = self.btyd_.predict(
-            features,
-            horizon_days=self.horizon_days,
-            clv_months=self.btyd_settings["clv_months"],
-            annual_discount_rate=self.btyd_settings["annual_discount_rate"],
-        ).reset_index(drop=True)
-        cols = [*BTYD_COLUMNS, "expected_next_purchase_days"]
-        full = pd.concat([features, btyd[cols]], axis=1)
+        btyd = btyd_columns(self.btyd_, features, self.horizon_days, self.btyd_settings)
+        full = pd.concat([features, btyd], axis=1)
         out = pd.DataFrame(
             {
                 "customer_id": full["customer_id"].astype(str),
                 "as_of": pd.to_datetime(full["as_of"]).dt.date.astype(str),
             }
         )
+        X = full[self.feature_columns_] if (self.churn_ is not None or self.clv_ is not None) else None
         if self.churn_ is not None:
-            X = full[self.feature_columns_]
             if reasons:
                 method = self.btyd_settings.get("reasons", "path")
                 contrib = self.churn_.contributions(X, method=method, include_bias=True)
@@ -275,15 +275,17 @@ class ChurnkitModel:
                 out["top_reasons"] = top_reasons(contrib.drop(columns="bias"), X, k=3).to_numpy()
             else:
                 out["churn_probability"] = self.churn_.predict_proba(X)
-            out["predicted_clv"] = self.clv_.predict(X)
         else:
             out["churn_probability"] = full["p_no_purchase"].to_numpy()
+        if self.clv_ is not None:
+            out["predicted_clv"] = self.clv_.predict(X)
+        else:
             out["predicted_clv"] = (full["expected_purchases"] * full["expected_spend"]).to_numpy()
         return full, out
 
     def required_columns(self) -> list[str]:
         cols = ["customer_id", "as_of", "frequency", "recency", "T", "monetary_value"]
-        if getattr(self, "churn_", None) is not None:
+        if getattr(self, "churn_", None) is not None or getattr(self, "clv_", None) is not None:
             cols += [c for c in self.feature_columns_ if c not in BTYD_COLUMNS]
         return list(dict.fromkeys(cols))
 
@@ -342,9 +344,34 @@ def _btyd_reasons(full: pd.DataFrame) -> np.ndarray:
 
 
 # ---- training ----------------------------------------------------------------------------------
-def _btyd(cfg: Config) -> BTYDModel:
-    m = cfg.models
-    return BTYDModel(m.btyd, penalizer=m.penalizer, spend_penalizer=m.spend_penalizer)
+def btyd_columns(
+    model: BTYDModel | None, features: pd.DataFrame, horizon_days: int, settings: dict[str, Any]
+) -> pd.DataFrame:
+    """The BTYD outputs for a feature table, NaN everywhere when there is no BTYD model (every fit failed)."""
+    cols = [*BTYD_COLUMNS, "expected_next_purchase_days"]
+    if model is None:
+        return pd.DataFrame(np.nan, index=features.index, columns=cols)
+    pred = model.predict(
+        features,
+        horizon_days=horizon_days,
+        clv_months=settings["clv_months"],
+        annual_discount_rate=settings["annual_discount_rate"],
+    )
+    return pred[cols].reset_index(drop=True).set_axis(features.index)
+
+
+@dataclass(frozen=True)
+class _BTYDFit:  # TEMPORARY until models.btyd.fit_btyd lands
+    model: BTYDModel | None
+    outcome: dict[str, Any]
+
+
+def fit_btyd(feats: pd.DataFrame, *, model: str, penalizer: float, spend_penalizer: float) -> _BTYDFit:
+    try:
+        m = BTYDModel(model, penalizer=penalizer, spend_penalizer=spend_penalizer).fit(feats)  # type: ignore[arg-type]
+        return _BTYDFit(m, {"model": model, "message": None})
+    except ModelError as e:
+        return _BTYDFit(None, {"model": None, "message": str(e)})
 
 
 def _feature_settings(cfg: Config, channels: list[str]) -> dict[str, Any]:
@@ -370,39 +397,68 @@ def _snapshot(
     return _ordered(feats)
 
 
-def _with_btyd(feats: pd.DataFrame, cfg: Config) -> tuple[pd.DataFrame, BTYDModel]:
-    """Fit the BTYD model on one snapshot's own history and add its outputs as columns."""
-    model = _btyd(cfg).fit(feats)
-    pred = model.predict(
+def _with_btyd(feats: pd.DataFrame, cfg: Config) -> tuple[pd.DataFrame, BTYDModel | None, dict[str, Any]]:
+    """Fit the BTYD chain on one snapshot's own history and add its outputs as columns (NaN if all failed)."""
+    fitted = fit_btyd(
         feats,
-        horizon_days=cfg.horizon_days,
-        clv_months=cfg.models.clv_months,
-        annual_discount_rate=cfg.models.annual_discount_rate,
+        model=cfg.models.btyd,
+        penalizer=cfg.models.penalizer,
+        spend_penalizer=cfg.models.spend_penalizer,
     )
+    settings = {"clv_months": cfg.models.clv_months, "annual_discount_rate": cfg.models.annual_discount_rate}
     out = feats.reset_index(drop=True)
+    pred = btyd_columns(fitted.model, out, cfg.horizon_days, settings)
     for c in BTYD_COLUMNS:
         out[c] = pred[c].to_numpy()
-    return out, model
+    return out, fitted.model, dict(fitted.outcome)
 
 
-def _stack(
-    data: ShopData, dates: list[dt.date], cfg: Config, settings: dict[str, Any], progress: Progress
-) -> pd.DataFrame:
-    parts = []
-    for d in dates:
-        progress(f"features and BTYD at {d}")
-        snap = _snapshot(data, d, cfg, settings, labels=True)
-        if len(snap) >= 20:
-            parts.append(_with_btyd(snap, cfg)[0])
-    if not parts:
-        return pd.DataFrame()
-    return pd.concat(parts, ignore_index=True)
+class _Snapshots:
+    """Labelled snapshots (features, labels, BTYD columns), each built once and shared by backtest and final fit."""
+
+    def __init__(self, data: ShopData, cfg: Config, settings: dict[str, Any], progress: Progress) -> None:
+        self.data, self.cfg, self.settings, self.progress = data, cfg, settings, progress
+        self.tables: dict[dt.date, pd.DataFrame] = {}
+        self.outcomes: dict[str, dict[str, Any]] = {}
+
+    def get(self, d: dt.date) -> pd.DataFrame:
+        if d not in self.tables:
+            self.progress(f"features and BTYD at {d}")
+            snap = _snapshot(self.data, d, self.cfg, self.settings, labels=True)
+            if len(snap) >= MIN_SNAPSHOT_CUSTOMERS:
+                snap, _, outcome = _with_btyd(snap, self.cfg)
+                self.outcomes[str(d)] = outcome
+            self.tables[d] = snap
+        return self.tables[d]
+
+    def stack(self, dates: list[dt.date] | tuple[dt.date, ...]) -> pd.DataFrame:
+        parts = [t for t in (self.get(d) for d in dates) if len(t) >= MIN_SNAPSHOT_CUSTOMERS]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+MIN_SNAPSHOT_CUSTOMERS = 20
+HOLDOUT_CUSTOMER_SHARE = 0.2
+"""Share of customers held out of training when the backtest cannot be time-based (a short history)."""
+
+
+def held_out_customers(
+    customer_ids: pd.Series, *, seed: int, share: float = HOLDOUT_CUSTOMER_SHARE
+) -> np.ndarray:
+    """Boolean mask: a seeded, stable hash split of customer ids (the same customer is held out at every date)."""
+    keys = pd.util.hash_pandas_object(
+        customer_ids.astype(str), index=False, hash_key=f"churnkit{seed:08d}"[:16]
+    )
+    return (keys.to_numpy(dtype=np.uint64) % np.uint64(10_000)) < np.uint64(round(share * 10_000))
 
 
 def _evaluate(
     test: pd.DataFrame, train: pd.DataFrame, model: ChurnkitModel | None, cfg: Config
 ) -> tuple[dict, pd.DataFrame]:
-    """Metrics of the model and both baselines on the same test rows, overall and split by buyer type."""
+    """Metrics of the model and both baselines on the same test rows, overall and split by buyer type.
+
+    The recency baseline is fitted on the training rows only; without training rows it is not reported
+    (fitting it on the test rows would be an in-sample score).
+    """
     y = test["churned"].astype(int).to_numpy()
     rev = test["future_revenue"].to_numpy(dtype=float)
     pred = pd.DataFrame(
@@ -414,17 +470,18 @@ def _evaluate(
             "is_repeat": (test["frequency"] > 0).to_numpy(),
         }
     )
-    recency = RecencyBaseline().fit(
-        train if not train.empty else test, (train if not train.empty else test)["churned"]
-    )
-    pred["baseline_recency_churn"] = recency.predict_proba(test)
-    pred["baseline_recency_clv"] = recency.predict_clv(test, horizon_days=cfg.horizon_days)
+    if not train.empty and train["churned"].nunique() == 2:
+        recency = RecencyBaseline().fit(train, train["churned"])
+        pred["baseline_recency_churn"] = recency.predict_proba(test)
+        pred["baseline_recency_clv"] = recency.predict_clv(test, horizon_days=cfg.horizon_days)
     pred["baseline_btyd_churn"] = test["p_no_purchase"].to_numpy()
     pred["baseline_btyd_clv"] = (test["expected_purchases"] * test["expected_spend"]).to_numpy()
-    if model is not None and model.churn_ is not None:
+    if model is not None:
         X = test[model.feature_columns_]
-        pred["boosted_churn"] = model.churn_.predict_proba(X)
-        pred["boosted_clv"] = model.clv_.predict(X)
+        if model.churn_ is not None:
+            pred["boosted_churn"] = model.churn_.predict_proba(X)
+        if model.clv_ is not None:
+            pred["boosted_clv"] = model.clv_.predict(X)
     metrics: dict[str, float] = {}
     splits = {
         "": np.ones(len(pred), bool),
@@ -435,19 +492,80 @@ def _evaluate(
         sub = pred[mask]
         if len(sub) < 10:
             continue
-        for prefix, churn_col, clv_col in (
-            ("baseline_recency_", "baseline_recency_churn", "baseline_recency_clv"),
-            ("baseline_btyd_", "baseline_btyd_churn", "baseline_btyd_clv"),
-            ("boosted_", "boosted_churn", "boosted_clv"),
+        for prefix, name in (
+            ("baseline_recency_", "baseline_recency"),
+            ("baseline_btyd_", "baseline_btyd"),
+            ("boosted_", "boosted"),
         ):
-            if churn_col not in sub:
-                continue
-            m = {
-                **churn_metrics(sub["churned"], sub[churn_col], prefix=prefix),
-                **clv_metrics(sub["future_revenue"], sub[clv_col], prefix=prefix),
-            }
+            m: dict[str, float] = {}
+            churn_col, clv_col = f"{name}_churn", f"{name}_clv"
+            if churn_col in sub and sub[churn_col].notna().all():
+                m.update(churn_metrics(sub["churned"], sub[churn_col], prefix=prefix))
+            if clv_col in sub and sub[clv_col].notna().all():
+                m.update(clv_metrics(sub["future_revenue"], sub[clv_col], prefix=prefix))
             metrics.update({k + suffix: float(v) for k, v in m.items()})
     return metrics, pred
+
+
+CHAMPION_METRICS = {"churn": "churn_auc", "clv": "clv_gini_norm"}
+"""The backtest metric that chooses each target's champion (both rank customers, as campaigns do)."""
+
+
+def choose_champions(
+    metrics: dict[str, float], choice: dict[str, str], *, boosted: dict[str, bool], btyd: bool
+) -> tuple[dict[str, str], list[str]]:
+    """The model that scores each target, and one plain line per decision worth saying.
+
+    ``choice`` is ``models.champion`` per target (best | boosted | btyd); ``boosted`` says per target whether
+    a boosted model was trained, ``btyd`` whether a BTYD model exists at the as-of date. ``best`` picks the
+    boosted model when its backtest metric is at least the BTYD one's (or BTYD's is missing).
+    """
+    champions: dict[str, str] = {}
+    notes: list[str] = []
+    for target, metric in CHAMPION_METRICS.items():
+        b = metrics.get(f"boosted_{metric}", np.nan)
+        base = metrics.get(f"baseline_btyd_{metric}", np.nan)
+        want = choice[target]
+        if not boosted[target]:
+            if not btyd:
+                raise ModelError(
+                    f"no {target} model could be trained: neither the boosted model nor any BTYD model"
+                )
+            champions[target] = "btyd"
+            if want == "boosted":
+                notes.append(f"{target}: the boosted model could not be trained; BTYD scores {target}.")
+            continue
+        if not btyd:
+            champions[target] = "boosted"
+            if want == "btyd":
+                notes.append(
+                    f"{target}: no BTYD model fitted at the as-of date; the boosted model scores {target}."
+                )
+            continue
+        if want == "best":
+            champions[target] = "boosted" if not (b < base) else "btyd"
+            if champions[target] == "btyd":
+                notes.append(
+                    f"{target}: the boosted model ({metric} {b:.3f}) did not beat BTYD ({base:.3f}); BTYD scores "
+                    f"{target} (models.champion.{target}: best)."
+                )
+        else:
+            champions[target] = want
+            if want == "boosted" and b < base:
+                notes.append(
+                    f"{target}: the boosted model ({metric} {b:.3f}) is below BTYD ({base:.3f}) but the config forces it."
+                )
+    return champions, notes
+
+
+def _btyd_problem_lines(outcomes: dict[str, dict[str, Any]]) -> list[str]:
+    """One plain line per snapshot whose BTYD fit needed a boundary, a fallback or failed."""
+    lines = []
+    for date, o in outcomes.items():
+        msg = o.get("message")
+        if msg:
+            lines.append(f"BTYD at {date}: {msg}")
+    return lines
 
 
 def train(data: ShopData, cfg: Config, *, progress: Progress | None = None) -> TrainResult:
@@ -455,100 +573,120 @@ def train(data: ShopData, cfg: Config, *, progress: Progress | None = None) -> T
     progress = progress or _noop
     first, last = data.date_range()
     as_of = cfg.as_of or (last + dt.timedelta(days=1))
-    if as_of <= first or as_of > last + dt.timedelta(days=1 + cfg.horizon_days):
+    h = cfg.horizon_days
+    if as_of <= first or as_of > last + dt.timedelta(days=1 + h):
         raise DataTooShortError(
             f"as-of date {as_of} is outside the data ({first} to {last}); choose a date after the first purchase"
         )
-    h, n, spacing = cfg.horizon_days, cfg.training.n_snapshots, cfg.training.spacing_days
-    test_date, train_dates, final_dates = snapshot_dates(
-        first, last, as_of, horizon_days=h, n_snapshots=n, spacing_days=spacing
+    t = cfg.training
+    plan = schedule(
+        first,
+        last,
+        as_of,
+        horizon_days=h,
+        n_snapshots=t.n_snapshots,
+        spacing_days=t.spacing_days,
+        min_history_days=t.min_history_days,
+        seasonal=t.seasonal,
     )
-    notes: list[str] = []
-    if test_date is None:
+    if plan.test is None:
         raise DataTooShortError(
-            f"the data ({first} to {last}) is too short to backtest a {h}-day horizon at {as_of}: "
-            f"use a shorter --horizon or a later --as-of"
+            f"the data ({first} to {last}) is too short to learn a {h}-day horizon at {as_of}: a labelled snapshot "
+            f"needs {t.min_history_days} days of history (training.min_history_days) plus {h} observed days; "
+            "use a shorter --horizon or a later --as-of"
         )
-    progress(f"test snapshot at {test_date}")
+    notes: list[str] = list(plan.notes)
+    progress(plan.describe())
     settings = _settings(cfg, distinct_channels(data.ibis("transactions"), as_of))
-    feats_settings = settings["feature_settings"]
-    test = _snapshot(data, test_date, cfg, feats_settings, labels=True)
-    if len(test) < 20:
-        raise DataTooShortError(f"only {len(test)} customers in the base at the test snapshot {test_date}")
-    test, _ = _with_btyd(test, cfg)
-    train_table = _stack(data, train_dates, cfg, feats_settings, progress)
-    boosted_possible = not train_table.empty and train_table["as_of"].nunique() >= 2
+    snaps = _Snapshots(data, cfg, settings["feature_settings"], progress)
+    test = snaps.get(plan.test)
+    if len(test) < MIN_SNAPSHOT_CUSTOMERS:
+        raise DataTooShortError(f"only {len(test)} customers in the base at the test snapshot {plan.test}")
+    train_table = snaps.stack(plan.train)
+    if plan.evidence == "customer_holdout" and not train_table.empty:
+        test = test[held_out_customers(test["customer_id"], seed=t.seed)].reset_index(drop=True)
+        train_table = train_table[~held_out_customers(train_table["customer_id"], seed=t.seed)].reset_index(
+            drop=True
+        )
+    boosted_possible = (
+        not train_table.empty
+        and len(train_table) >= 8
+        and train_table["churned"].nunique() == 2
+        and (train_table["future_revenue"] > 0).any()
+    )
     mode = "boosted" if boosted_possible else "btyd_only"
     if not boosted_possible:
         notes.append(
-            f"Too little history for gradient-boosted snapshots at H = {h} days (need at least two labelled "
-            f"as-of dates with {h} days of history before {test_date}): trained the BTYD family only."
+            f"No labelled training snapshot with both churners and buyers before {plan.test} (H = {h} days): "
+            "trained the BTYD family only."
         )
     bt_model = None
     if boosted_possible:
         progress(
-            f"backtest: fitting boosted models on {len(train_table):,} rows from {len(train_dates)} snapshots"
+            f"backtest: fitting boosted models on {len(train_table):,} rows from {len(plan.train)} snapshots"
         )
-        bt_model = ChurnkitModel(**settings, champion="boosted").fit(train_table)
+        bt_model = ChurnkitModel(**settings, champions={"churn": "boosted", "clv": "boosted"}).fit(
+            train_table
+        )
     metrics, predictions = _evaluate(test, train_table, bt_model, cfg)
-    champion = "btyd"
-    if boosted_possible:
-        b, base = metrics.get("boosted_churn_auc", np.nan), metrics.get("baseline_btyd_churn_auc", np.nan)
-        choice = cfg.models.champion
-        if choice == "best":
-            champion = "boosted" if b >= base else "btyd"
-            if champion == "btyd":
-                notes.append(
-                    f"The boosted model (churn AUC {b:.3f}) did not beat the BTYD baseline ({base:.3f}); "
-                    "BTYD scores are used (models.champion: best)."
-                )
-        else:
-            champion = choice
-            if choice == "boosted" and b < base:
-                notes.append(
-                    f"The boosted model (AUC {b:.3f}) is below BTYD ({base:.3f}) but models.champion forces it."
-                )
-    src = "boosted_" if champion == "boosted" else "baseline_btyd_"
-    for k in list(metrics):
-        if k.startswith(src):
-            metrics[k[len(src) :]] = metrics[k]
-    predictions["churn_probability"] = predictions[
-        f"{'boosted' if champion == 'boosted' else 'baseline_btyd'}_churn"
-    ]
-    predictions["predicted_clv"] = predictions[
-        f"{'boosted' if champion == 'boosted' else 'baseline_btyd'}_clv"
-    ]
-    backtest = Backtest(test_date, train_dates, metrics, predictions, champion, notes)
 
-    # final model: every labelled snapshot up to the as-of date
-    final_table = train_table
-    if boosted_possible:
-        extra = [d for d in final_dates if d not in set(train_dates)]
-        if extra:
-            more = _stack(data, extra, cfg, feats_settings, progress)
-            final_table = pd.concat([train_table, more], ignore_index=True) if not more.empty else train_table
+    # final model: every labelled snapshot up to the as-of date, BTYD on the base at the as-of date
+    final_table = snaps.stack(plan.final) if boosted_possible else train_table
     progress(f"final fit and scoring at {as_of}")
-    base = _snapshot(data, as_of, cfg, feats_settings, labels=False)
+    base = _snapshot(data, as_of, cfg, settings["feature_settings"], labels=False)
     if base.empty:
         raise DataTooShortError(f"no customer has a purchase before {as_of}: empty customer base")
-    _, btyd_final = _with_btyd(base, cfg)
-    model = ChurnkitModel(**settings, champion=champion)
+    _, btyd_final, base_outcome = _with_btyd(base, cfg)
+    snaps.outcomes[f"{as_of} (scoring)"] = base_outcome
+    final_ok = boosted_possible and final_table["churned"].nunique() == 2
+    champions, champion_notes = choose_champions(
+        metrics,
+        cfg.models.champion.model_dump(),
+        boosted={"churn": final_ok, "clv": final_ok},
+        btyd=btyd_final is not None,
+    )
+    notes += champion_notes
+    notes += _btyd_problem_lines(snaps.outcomes)
+    unseen = months_not_learned(as_of, h, plan.final)
+    if unseen and (plan.observed_end - first).days < 365 + h:
+        names = ", ".join(dt.date(2000, m, 1).strftime("%b") for m in unseen)
+        notes.append(
+            f"The horizon [{as_of}, {as_of + dt.timedelta(days=h)}) holds months ({names}) that no training label "
+            "window covers (history under a year): a seasonal peak there is not learned, so expect the "
+            "calibration to be off."
+        )
+    for target, champ in champions.items():
+        src = "boosted_" if champ == "boosted" else "baseline_btyd_"
+        for k in list(metrics):
+            if k.startswith(src + target):
+                metrics[k[len(src) :]] = metrics[k]
+        col = "boosted" if champ == "boosted" else "baseline_btyd"
+        name = "churn_probability" if target == "churn" else "predicted_clv"
+        predictions[name] = predictions[f"{col}_{target}"]
+    backtest = Backtest(plan.test, list(plan.train), metrics, predictions, champions, plan.evidence, notes)
+
+    model = ChurnkitModel(**settings, champions=champions)
     seg_table = final_table if not final_table.empty else test
-    model.fit(seg_table, base_at_as_of=base)
-    model.btyd_ = btyd_final
+    model.fit(seg_table, base_at_as_of=base, btyd=btyd_final)
     model.fit_tiers(base)
     scores = model.score_features(base)
     summary = {
         "as_of": str(as_of),
         "horizon_days": h,
-        "test_as_of": str(test_date),
-        "train_as_ofs": [str(d) for d in train_dates],
-        "final_as_ofs": [str(d) for d in final_dates],
+        "test_as_of": str(plan.test),
+        "evidence": plan.evidence,
+        "train_as_ofs": [str(d) for d in plan.train],
+        "final_as_ofs": [str(d) for d in plan.final],
+        "seasonal_as_ofs": [str(d) for d in plan.seasonal],
+        "spacing_days": plan.spacing_days,
+        "backtest": plan.describe(),
         "mode": mode,
-        "champion": champion,
+        "champion": champions["churn"],
+        "champions": champions,
         "customers_scored": len(scores),
         "training_rows": len(final_table),
-        "btyd": btyd_final.fit_info_ if hasattr(btyd_final, "fit_info_") else {},
+        "btyd": base_outcome,
+        "btyd_snapshots": snaps.outcomes,
     }
     return TrainResult(model, backtest, mode, notes, summary, scores)
 
@@ -563,7 +701,9 @@ def _settings(cfg: Config, channels: list[str]) -> dict[str, Any]:
             "calibration": cfg.models.calibration,
             "clv_objective": cfg.models.clv_objective,
             "reasons": cfg.models.reasons,
+            "prior": cfg.models.prior,
         },
         "save_rate": cfg.targeting.save_rate,
         "segment_settings": cfg.segments.model_dump(),
+        "seed": cfg.training.seed,
     }

@@ -87,21 +87,28 @@ def test_train_json_and_every_metric_name(trained):
 
 
 def test_runs_lists_both_and_champion_follows_the_rule(trained):
+    """H = 90 then H = 60 on one store: `champion` stays with the H = 90 run (like with like), the H = 60 run
+    holds its own `champion_h60`; `churnkit runs` shows each run's horizon and as-of date."""
     from mlflow import MlflowClient
 
     result = invoke("runs", "--tracking-uri", trained["store"])
     assert result.exit_code == 0
     for run in trained["runs"]:
         assert run["run_id"] in result.stdout
+    header = result.stdout.splitlines()[0].split()
+    assert {"H", "as_of"} <= set(header)
     first, second = trained["runs"]
-    assert first["champion"] is True  # no champion yet: the first run takes it
-    assert second["champion"] is (second["metrics"]["churn_auc"] > first["metrics"]["churn_auc"])
+    assert first["champion"] is True and first["aliases"] == ["champion_h90", "champion"]
+    assert second["champion"] is False and second["aliases"] == ["champion_h60"]
     import mlflow
 
     mlflow.set_tracking_uri(trained["store"])
-    holder = MlflowClient().get_model_version_by_alias("churnkit", "champion").run_id
-    best = max(trained["runs"], key=lambda r: r["metrics"]["churn_auc"])
-    assert holder == best["run_id"]
+    client = MlflowClient()
+    assert client.get_model_version_by_alias("churnkit", "champion").run_id == first["run_id"]
+    assert client.get_model_version_by_alias("churnkit", "champion_h60").run_id == second["run_id"]
+    h60 = client.get_run(second["run_id"])
+    assert h60.data.tags["churnkit.horizon_days"] == "60"
+    assert h60.data.tags["churnkit.churn_definition"] == "no purchase in [D, D+60)"
 
 
 def test_promote_moves_the_alias(trained, shop, tmp_path):
@@ -285,3 +292,35 @@ def test_train_as_of_outside_the_data_is_a_usage_error(shop, tmp_path):
     )
     assert result.exit_code == 2
     assert "outside the data" in result.stderr
+
+
+def test_per_target_champions_reach_the_run_and_the_model(shop, tmp_path):
+    """models.champion per target: churn scored by BTYD, CLV by the boosted model, recorded in run and model."""
+    import mlflow
+    import numpy as np
+    from mlflow import MlflowClient
+
+    from churnkit.config import load_config
+    from churnkit.data.load import load_shop
+    from churnkit.tracking.runs import load_model
+
+    cfg_file = tmp_path / "split.yaml"
+    cfg_file.write_text(
+        "training:\n  n_snapshots: 3\n  spacing_days: 45\nmodels:\n  champion: {churn: btyd, clv: boosted}\n"
+    )
+    store = f"sqlite:///{tmp_path / 'split.db'}"
+    args = ["--transactions", shop["transactions"], "--config", cfg_file, "--tracking-uri", store]
+    result = invoke("train", *args, "-q", "--json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    run = json.loads(result.stdout.strip().splitlines()[-1])
+    assert run["champions"] == {"churn": "btyd", "clv": "boosted"}
+    mlflow.set_tracking_uri(store)
+    tags = MlflowClient().get_run(run["run_id"]).data.tags
+    assert (tags["churnkit.champion_model"], tags["churnkit.clv_champion_model"]) == ("btyd", "boosted")
+    model = load_model(run["model_uri"], load_config(None, **{"tracking.tracking_uri": store}))
+    assert model.champions_ == {"churn": "btyd", "clv": "boosted"}
+    assert model.churn_ is None and model.clv_ is not None
+    data = load_shop(str(shop["transactions"]))
+    full, out = model._predict(model.features(data, as_of=pd.Timestamp(run["test_as_of"]).date()))
+    np.testing.assert_allclose(out["churn_probability"], full["p_no_purchase"])  # BTYD's own P(no purchase)
+    np.testing.assert_allclose(out["predicted_clv"], model.clv_.predict(full[model.feature_columns_]))

@@ -86,16 +86,29 @@ def test_cdnow_no_training_leaks_past_the_test_snapshot(cdnow_result):
         assert pd.Timestamp(d) + horizon <= pd.Timestamp(bt.test_as_of)
 
 
-def test_cdnow_273_day_horizon_trains_btyd_only(request):
+def test_cdnow_273_day_horizon_backtests_on_held_out_customers(request):
+    """H = 273 on 18 months: no training label window ends before the test window, so the boosted models
+    still train and the backtest is on customers held out of training (said in the notes), never in-sample."""
     cfg = load_config(request.config.rootpath / "configs" / "cdnow.yaml", horizon_days=273)
     data = load_shop(cfg.inputs.transactions.path, inputs=cfg.inputs)
     result = train(data, cfg)
-    assert result.mode == "btyd_only"
-    assert result.model.churn_ is None
-    assert any("BTYD family only" in n for n in result.notes)
+    bt = result.backtest
+    assert result.mode == "boosted" and bt.evidence == "customer_holdout"
+    assert str(bt.test_as_of) == "1997-10-01"
+    assert any("held out of training" in n for n in result.notes)
+    held_out = set(bt.predictions["customer_id"])
+    assert 0.17 < len(held_out) / 23_570 < 0.23  # about a fifth of the base
+    assert "baseline_recency_churn_auc" in bt.metrics  # fitted on the training customers, not the test rows
     scores = result.scores
     assert len(scores) == 23_570
     assert scores["churn_probability"].between(0, 1).all()
+
+
+def test_training_seed_reaches_every_random_state():
+    shop = generate_shop(800, seed=2)
+    cfg = load_config(None, **{"training.n_snapshots": 2, "training.spacing_days": 60, "training.seed": 7})
+    model = train(ShopData.from_frames(shop.transactions, shop.events, shop.customers), cfg).model
+    assert model.churn_.random_state == model.clv_.random_state == model.clusters_.random_state == 7
 
 
 def test_same_seed_same_data_identical_predictions():

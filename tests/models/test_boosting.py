@@ -263,9 +263,8 @@ def test_fit_input_errors(table):
         ChurnClassifier().fit(table[FEATURES].assign(when=t), y, time_index=t)
     with pytest.raises(InputError, match="0 or 1"):
         ChurnClassifier().fit(X, y * 2, time_index=t)
-    one_date = table["as_of"] == table["as_of"].max()
-    with pytest.raises(DataTooShortError, match="distinct as-of"):
-        ChurnClassifier().fit(X[one_date], y[one_date], time_index=t[one_date])
+    with pytest.raises(DataTooShortError, match="too few to hold any out"):
+        ChurnClassifier().fit(X.iloc[:5], y.iloc[:5], time_index=t.iloc[:5])
     with pytest.raises(ValueError, match="unknown calibration"):
         ChurnClassifier(calibration="platt").fit(X, y, time_index=t)
 
@@ -344,3 +343,59 @@ def test_clv_errors(table):
         CLVRegressor(objective="poisson").fit(X, table["future_revenue"], time_index=t)
     with pytest.raises(NotFittedError):
         CLVRegressor().predict(X)
+
+
+def test_one_snapshot_holds_out_a_seeded_quarter_of_its_rows(table):
+    """A short history gives one labelled as-of date: the models still fit, on a random 25 % hold-out."""
+    one_date = table["as_of"] == table["as_of"].max()
+    X, y, t = table.loc[one_date, FEATURES], table.loc[one_date, "churned"], table.loc[one_date, "as_of"]
+    model = ChurnClassifier(random_state=3).fit(X, y, time_index=t)
+    assert model.holdout_ == "random"
+    assert model.n_valid_ == round(0.25 * len(X))
+    assert model.n_train_ + model.n_valid_ == len(X)
+    again = ChurnClassifier(random_state=3).fit(X, y, time_index=t)
+    np.testing.assert_array_equal(model.predict_proba(X), again.predict_proba(X))
+    clv = CLVRegressor(objective="tweedie").fit(X, table.loc[one_date, "future_revenue"], time_index=t)
+    assert clv.holdout_ == "random"
+    assert (
+        ChurnClassifier().fit(table[FEATURES], table["churned"], time_index=table["as_of"]).holdout_ == "time"
+    )
+
+
+def test_prior_is_the_starting_point_and_its_contribution_is_credited_to_its_column(table):
+    """With a prior column the trees learn corrections to its log-odds; contributions still sum to the margin."""
+    from scipy.special import logit
+
+    rng = np.random.default_rng(0)
+    frame = table.assign(p_prior=np.clip(0.5 + 0.3 * rng.standard_normal(len(table)), 0.01, 0.99))
+    cols = [*FEATURES, "p_prior"]
+    model = ChurnClassifier(prior="p_prior", calibration="none", num_boost_round=1).fit(
+        frame[cols], frame["churned"], time_index=frame["as_of"]
+    )
+    raw_trees = model.booster_.predict(model._encode(frame[cols]), raw_score=True)
+    np.testing.assert_allclose(
+        logit(model.predict_proba(frame[cols])), raw_trees + logit(frame["p_prior"]), rtol=0, atol=1e-9
+    )
+    contrib = model.contributions(frame[cols], include_bias=True, method="path")
+    np.testing.assert_allclose(contrib.sum(axis=1), raw_trees + logit(frame["p_prior"]), rtol=0, atol=1e-9)
+    missing = frame[cols].assign(p_prior=np.nan)
+    rate = frame.loc[frame["as_of"] < frame["as_of"].max(), "churned"].mean()
+    np.testing.assert_allclose(
+        logit(model.predict_proba(missing)) - raw_trees_of(model, missing), logit(rate)
+    )
+
+
+def raw_trees_of(model, X):  # type: ignore[no-untyped-def]
+    return model.booster_.predict(model._encode(X), raw_score=True)
+
+
+def test_clv_prior_multiplies_the_trees_prediction(table):
+    rng = np.random.default_rng(1)
+    frame = table.assign(n_prior=rng.uniform(0, 3, len(table)), s_prior=rng.uniform(10, 50, len(table)))
+    cols = [*FEATURES, "n_prior", "s_prior"]
+    model = CLVRegressor(objective="tweedie", prior=("n_prior", "s_prior"), num_boost_round=1).fit(
+        frame[cols], frame["future_revenue"], time_index=frame["as_of"]
+    )
+    trees = np.exp(model.boosters_["tweedie"].predict(model._encode(frame[cols]), raw_score=True))
+    expected = trees * np.maximum(frame["n_prior"] * frame["s_prior"], 0.01)
+    np.testing.assert_allclose(model.predict(frame[cols]), expected, rtol=1e-9)

@@ -3,7 +3,8 @@
 Both models take the training table's feature columns (numeric, possibly NaN, and string
 attributes such as country) plus ``time_index``, the row's as-of date. The latest as-of date(s) form
 the held-out fold: LightGBM stops early on it, the churn model fits its calibration on it and the CLV
-model chooses its objective on it. The models are *not* refitted on all rows afterwards: the
+model chooses its objective on it. A table with a single as-of date (a short history) holds out a seeded
+quarter of its rows instead (``holdout_ = "random"``). The models are *not* refitted on all rows afterwards: the
 calibrator was fitted on the held-out scores of exactly this booster, and a refit would change the
 score distribution under it (and would have to guess a number of rounds). The price is that the
 latest snapshot only tunes, it does not grow trees.
@@ -40,6 +41,7 @@ __all__ = [
     "CalibrationWarning",
     "ChurnClassifier",
     "SigmoidCalibrator",
+    "random_holdout",
     "time_holdout",
 ]
 
@@ -68,6 +70,8 @@ _REPRODUCIBLE: dict[str, Any] = {
 _NOT_FEATURES = frozenset({"customer_id", "as_of", "churned", "future_revenue"})
 """Key and label columns of the training table; in X they would be an id or a leak."""
 
+_PRIOR_CLIP = 1e-4  # prior probabilities are clipped to [1e-4, 1 - 1e-4] before taking log-odds
+_PRIOR_FLOOR = 0.01  # a CLV prior below one cent per horizon is taken as one cent (log link)
 _PROB_FLOOR = 1e-6  # calibrated probabilities stay in [1e-6, 1 - 1e-6]: no "0 % churn risk"
 _BRIER_TIE = 1e-4  # calibration "auto": Brier differences below this are a tie, decided by log-loss
 _GINI_TIE = 0.01  # CLV "auto": Gini differences below this are a tie, decided by MAE
@@ -123,6 +127,24 @@ def time_holdout(
             f"{valid_start.date()}: stack earlier as-of dates or lower gap_days"
         )
     return train, valid
+
+
+RANDOM_HOLDOUT_SHARE = 0.25
+"""Share of rows held out for early stopping and calibration when the table has one as-of date."""
+
+
+def random_holdout(n_rows: int, *, random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks (train, valid) holding out a seeded ``RANDOM_HOLDOUT_SHARE`` of the rows.
+
+    Used only when the training table has a single as-of date, so there is no later date to hold out: the
+    rows are different customers of the same snapshot, and each customer is in one mask only.
+    """
+    if n_rows < 8:
+        raise DataTooShortError(f"only {n_rows} training rows: too few to hold any out")
+    rng = np.random.default_rng(random_state)
+    valid = np.zeros(n_rows, dtype=bool)
+    valid[rng.permutation(n_rows)[: max(2, round(RANDOM_HOLDOUT_SHARE * n_rows))]] = True
+    return ~valid, valid
 
 
 class SigmoidCalibrator:
@@ -280,8 +302,12 @@ class _LightGBMModel:
         y_train: np.ndarray,
         X_valid: np.ndarray,
         y_valid: np.ndarray,
+        init_train: np.ndarray | None = None,
+        init_valid: np.ndarray | None = None,
     ) -> tuple[lgb.Booster, int]:
-        """Train with early stopping on the held-out rows; return the booster cut at its best round."""
+        """Train with early stopping on the held-out rows; return the booster cut at its best round.
+
+        ``init_*``: a prior's raw score per row (the trees learn corrections to it)."""
         categorical = [self.feature_names_.index(n) for n in self.categorical_features_]
         if "num_threads" not in (self.params or {}):
             # One thread below SMALL_DATA_ROWS: as fast there, and OpenMP barriers make two threads
@@ -294,8 +320,11 @@ class _LightGBMModel:
             feature_name=self.feature_names_,
             categorical_feature=categorical,
             params=dataset_params,
+            init_score=init_train,
         )
-        valid_set = lgb.Dataset(X_valid, y_valid, reference=train_set, params=dataset_params)
+        valid_set = lgb.Dataset(
+            X_valid, y_valid, reference=train_set, params=dataset_params, init_score=init_valid
+        )
         callbacks = []
         if self.early_stopping_rounds:
             callbacks.append(
@@ -332,7 +361,12 @@ class _LightGBMModel:
         if not np.all(np.isfinite(target)):
             raise InputError("y contains missing or infinite labels")
         dates = _as_dates(time_index, len(X))
-        train, valid = time_holdout(dates, n_valid_dates=self.n_valid_dates, gap_days=self.gap_days)
+        if dates.nunique() > self.n_valid_dates:
+            train, valid = time_holdout(dates, n_valid_dates=self.n_valid_dates, gap_days=self.gap_days)
+            self.holdout_ = "time"
+        else:  # one labelled snapshot (a short history): hold out a seeded share of its rows instead
+            train, valid = random_holdout(len(X), random_state=self.random_state)
+            self.holdout_ = "random"
         self.valid_start_ = dates[valid].min()
         self.train_end_ = dates[train].max()
         self.n_train_ = int(train.sum())
@@ -378,9 +412,11 @@ class ChurnClassifier(_LightGBMModel):
         random_state: int = 0,
         n_valid_dates: int = 1,
         gap_days: int = 0,
+        prior: str | None = None,
     ):
         self.params = params
         self.calibration = calibration
+        self.prior = prior
         self.early_stopping_rounds = early_stopping_rounds
         self.num_boost_round = num_boost_round
         self.random_state = random_state
@@ -398,14 +434,42 @@ class ChurnClassifier(_LightGBMModel):
             raise DataTooShortError(
                 "the training rows contain only one class of the churn label; stack more as-of dates"
             )
+        self.prior_rate_ = float(label[train].mean())
+        init = self._prior_margin(X)
         booster, best = self._train(
-            self._lgb_params("binary"), features[train], label[train], features[valid], label[valid]
+            self._lgb_params("binary"),
+            features[train],
+            label[train],
+            features[valid],
+            label[valid],
+            None if init is None else init[train],
+            None if init is None else init[valid],
         )
         self.booster_ = booster
         self.best_iteration_ = best
-        margin = booster.predict(features[valid], raw_score=True)
+        margin = booster.predict(features[valid], raw_score=True) + (0.0 if init is None else init[valid])
         self._fit_calibration(margin, label[valid])
         return self
+
+    def _prior_margin(self, X: pd.DataFrame) -> np.ndarray | None:
+        """The prior's log-odds per row (``prior`` names a probability column, e.g. BG/NBD's p_no_purchase).
+
+        Missing prior values (a snapshot where every BTYD fit failed) take the training churn rate.
+        """
+        if self.prior is None:
+            return None
+        if self.prior not in X.columns:
+            raise ModelError(f"the churn model's prior column {self.prior!r} is missing")
+        p = pd.to_numeric(X[self.prior]).to_numpy(dtype=np.float64, na_value=np.nan)
+        p = np.where(np.isfinite(p), p, self.prior_rate_)
+        p = np.clip(p, _PRIOR_CLIP, 1 - _PRIOR_CLIP)
+        return np.log(p) - np.log1p(-p)
+
+    def _margin(self, X: pd.DataFrame) -> np.ndarray:
+        """Raw log-odds: the trees' output plus the prior's."""
+        raw = self.booster_.predict(self._encode(X), raw_score=True)
+        init = self._prior_margin(X) if getattr(self, "prior", None) else None
+        return raw if init is None else raw + init
 
     def _fit_calibration(self, margin: np.ndarray, y: np.ndarray) -> None:
         method = self.calibration
@@ -457,14 +521,14 @@ class ChurnClassifier(_LightGBMModel):
         return [self.booster_]
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
-        """Uncalibrated P(churn): the sigmoid of the booster's log-odds."""
+        """Uncalibrated P(churn): the sigmoid of the log-odds (trees plus prior)."""
         self._check_fitted()
-        return self.booster_.predict(self._encode(X))
+        return expit(self._margin(X))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated P(churn) per row (1-D, unlike scikit-learn's two columns)."""
         self._check_fitted()
-        return self.probability(self.booster_.predict(self._encode(X), raw_score=True))
+        return self.probability(self._margin(X))
 
     def probability(self, margin: ArrayLike) -> np.ndarray:
         """Calibrated P(churn) from raw log-odds, e.g. the row sums of ``contributions(include_bias=True)``."""
@@ -497,6 +561,14 @@ class ChurnClassifier(_LightGBMModel):
             raise ValueError(f"method must be 'shap' or 'path', got {method!r}")
         columns = [*self.feature_names_, "bias"]
         frame = pd.DataFrame(values, index=X.index, columns=columns)
+        init = self._prior_margin(X) if getattr(self, "prior", None) else None
+        if init is not None:  # the prior's log-odds is credited to its own column, around the training rate's
+            rate = float(np.clip(self.prior_rate_, _PRIOR_CLIP, 1 - _PRIOR_CLIP))
+            centre = math.log(rate) - math.log1p(-rate)
+            if self.prior not in frame.columns:
+                frame.insert(len(frame.columns) - 1, self.prior, 0.0)
+            frame[self.prior] += init - centre
+            frame["bias"] += centre
         return frame if include_bias else frame.drop(columns="bias")
 
 
@@ -610,7 +682,9 @@ class CLVRegressor(_LightGBMModel):
         random_state: int = 0,
         n_valid_dates: int = 1,
         gap_days: int = 0,
+        prior: tuple[str, str] | None = None,
     ):
+        self.prior = prior
         self.objective = objective
         self.params = params
         self.tweedie_variance_power = tweedie_variance_power
@@ -628,6 +702,8 @@ class CLVRegressor(_LightGBMModel):
         target = np.maximum(revenue, 0.0)
         if not (target[train] > 0).any():
             raise DataTooShortError("no training row has any future revenue; stack more as-of dates")
+        self.prior_mean_ = float(target[train].mean())
+        init = self._prior_log(X)
         candidates = ["tweedie", "two_part"] if self.objective == "auto" else [self.objective]
         fitted: dict[str, tuple[dict[str, lgb.Booster], dict[str, int]]] = {}
         self.selection_scores_: dict[str, dict[str, float]] = {}
@@ -638,10 +714,14 @@ class CLVRegressor(_LightGBMModel):
                         "the held-out fold has no buyers: the two-part model cannot stop early"
                     )
                 continue
-            fit_one = self._fit_tweedie if name == "tweedie" else self._fit_two_part
-            boosters, best = fit_one(features, target, train, valid)
+            if name == "tweedie":
+                boosters, best = self._fit_tweedie(features, target, train, valid, init)
+            else:
+                boosters, best = self._fit_two_part(features, target, train, valid)
             fitted[name] = (boosters, best)
-            prediction = self._predict_with(name, boosters, features[valid])
+            prediction = self._predict_with(
+                name, boosters, features[valid], None if init is None else init[valid]
+            )
             self.selection_scores_[name] = clv_metrics(revenue[valid], prediction)
         self.objective_ = self._choose(list(fitted))
         self.boosters_, self.best_iterations_ = fitted[self.objective_]
@@ -656,11 +736,37 @@ class CLVRegressor(_LightGBMModel):
             return names[0] if gini_a > gini_b else names[1]
         return names[0] if a["clv_mae"] <= b["clv_mae"] else names[1]
 
+    def _prior_log(self, X: pd.DataFrame) -> np.ndarray | None:
+        """log of the prior's H-day revenue per row (``prior`` = two columns whose product it is, e.g. BTYD's
+        expected purchases and expected spend); missing values take the training mean, floors at one cent."""
+        if self.prior is None:
+            return None
+        missing = [c for c in self.prior if c not in X.columns]
+        if missing:
+            raise ModelError(f"the CLV model's prior columns are missing: {', '.join(missing)}")
+        a, b = (pd.to_numeric(X[c]).to_numpy(dtype=np.float64, na_value=np.nan) for c in self.prior)
+        value = a * b
+        value = np.where(np.isfinite(value), value, self.prior_mean_)
+        return np.log(np.maximum(value, _PRIOR_FLOOR))
+
     def _fit_tweedie(
-        self, features: np.ndarray, target: np.ndarray, train: np.ndarray, valid: np.ndarray
+        self,
+        features: np.ndarray,
+        target: np.ndarray,
+        train: np.ndarray,
+        valid: np.ndarray,
+        init: np.ndarray | None = None,
     ) -> tuple[dict[str, lgb.Booster], dict[str, int]]:
         params = self._lgb_params("tweedie", tweedie_variance_power=self.tweedie_variance_power)
-        booster, best = self._train(params, features[train], target[train], features[valid], target[valid])
+        booster, best = self._train(
+            params,
+            features[train],
+            target[train],
+            features[valid],
+            target[valid],
+            None if init is None else init[train],
+            None if init is None else init[valid],
+        )
         return {"tweedie": booster}, {"tweedie": best}
 
     def _fit_two_part(
@@ -685,9 +791,12 @@ class CLVRegressor(_LightGBMModel):
         return {"buy": buy, "spend": spend}, {"buy": best_buy, "spend": best_spend}
 
     @staticmethod
-    def _predict_with(name: str, boosters: Mapping[str, lgb.Booster], features: np.ndarray) -> np.ndarray:
+    def _predict_with(
+        name: str, boosters: Mapping[str, lgb.Booster], features: np.ndarray, init: np.ndarray | None = None
+    ) -> np.ndarray:
         if name == "tweedie":
-            prediction = boosters["tweedie"].predict(features)
+            raw = boosters["tweedie"].predict(features, raw_score=True)
+            prediction = np.exp(raw if init is None else raw + init)
         else:
             prediction = boosters["buy"].predict(features) * boosters["spend"].predict(features)
         return np.maximum(prediction, 0.0)
@@ -698,4 +807,5 @@ class CLVRegressor(_LightGBMModel):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Expected revenue in the next H days per row (>= 0)."""
         self._check_fitted()
-        return self._predict_with(self.objective_, self.boosters_, self._encode(X))
+        init = self._prior_log(X) if getattr(self, "prior", None) else None
+        return self._predict_with(self.objective_, self.boosters_, self._encode(X), init)

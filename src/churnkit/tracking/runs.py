@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,8 @@ class RunInfo:
     champion_moved: bool
     local_model: Path
     metrics: dict[str, float]
+    aliases: list[str] = field(default_factory=list)
+    registry_note: str = ""
 
 
 def tracking_uri(cfg: Config) -> str:
@@ -135,6 +137,10 @@ def log_training_run(
             {
                 "churnkit.mode": result.mode,
                 "churnkit.champion_model": result.backtest.champion,
+                "churnkit.clv_champion_model": result.backtest.champions["clv"],
+                "churnkit.horizon_days": str(cfg.horizon_days),
+                "churnkit.churn_definition": f"no purchase in [D, D+{cfg.horizon_days})",
+                "churnkit.evidence": result.backtest.evidence,
                 "churnkit.as_of": result.summary["as_of"],
                 "churnkit.test_as_of": result.summary["test_as_of"],
             }
@@ -170,8 +176,24 @@ def log_training_run(
 
     version = str(info.registered_model_version) if info.registered_model_version else None
     with _store_lock(tracking_uri(cfg)):  # read the champion's AUC and move the alias as one step
-        moved = _maybe_promote(MlflowClient(), cfg.tracking.registered_model, version, metrics, promote)
-    return RunInfo(run_id, info.model_uri, version, moved, local, metrics)
+        promotion = _maybe_promote(
+            MlflowClient(),
+            cfg.tracking.registered_model,
+            version,
+            metrics,
+            promote,
+            horizon_days=cfg.horizon_days,
+        )
+    return RunInfo(
+        run_id,
+        info.model_uri,
+        version,
+        CHAMPION in promotion.moved,
+        local,
+        metrics,
+        promotion.moved,
+        promotion.message,
+    )
 
 
 def _requirements() -> list[str]:
@@ -230,27 +252,85 @@ def feature_schema(model: ChurnkitModel) -> dict[str, Any]:
     return {"horizon_days": model.horizon_days, "features": out, "required_columns": model.required_columns()}
 
 
-def _maybe_promote(
-    client: Any, name: str, version: str | None, metrics: dict[str, float], promote: bool
-) -> bool:
-    """Move `champion` to this version when forced, when there is none, or when its backtest churn_auc is beaten."""
-    if version is None:
-        return False
+def horizon_alias(horizon_days: int) -> str:
+    """The alias that holds the best run of one horizon, e.g. ``champion_h90``."""
+    return f"{CHAMPION}_h{int(horizon_days)}"
+
+
+@dataclass
+class Promotion:
+    """Which aliases moved to a new version, and one plain line saying why (or why not)."""
+
+    moved: list[str]
+    message: str
+
+
+def _alias_holder(client: Any, name: str, alias: str) -> Any:
     try:
-        current = client.get_model_version_by_alias(name, CHAMPION)
+        return client.get_model_version_by_alias(name, alias)
     except Exception:  # no alias yet: MLflow raises RestException / MlflowException
-        current = None
+        return None
+
+
+def _beats(client: Any, holder: Any, new_auc: float) -> bool:
+    old = client.get_run(holder.run_id).data.metrics.get("churn_auc", float("nan"))
+    return math.isfinite(new_auc) and (not math.isfinite(old) or new_auc > old)
+
+
+def _maybe_promote(
+    client: Any,
+    name: str,
+    version: str | None,
+    metrics: dict[str, float],
+    promote: bool,
+    *,
+    horizon_days: int,
+) -> Promotion:
+    """Move the aliases that this version wins: like with like only.
+
+    ``champion_h<H>`` moves when there is none, when its backtest churn_auc is beaten, or with ``promote``.
+    ``champion`` (what ``models:/<name>@champion`` scores) follows the same rule, but only between runs with
+    the same horizon (the churn definition "no purchase in [D, D+H)"): a run with another horizon never
+    replaces it unless ``promote`` says so explicitly.
+    """
+    if version is None:
+        return Promotion([], "no registered version: aliases unchanged")
     new_auc = metrics.get("churn_auc", float("nan"))
-    if current is not None and not promote:
-        old = client.get_run(current.run_id).data.metrics.get("churn_auc", float("nan"))
-        if not (math.isfinite(new_auc) and (not math.isfinite(old) or new_auc > old)):
-            return False
-    client.set_registered_model_alias(name, CHAMPION, version)
-    return True
+    moved: list[str] = []
+    per_h = horizon_alias(horizon_days)
+    holder = _alias_holder(client, name, per_h)
+    if promote or holder is None or _beats(client, holder, new_auc):
+        client.set_registered_model_alias(name, per_h, version)
+        moved.append(per_h)
+    main = _alias_holder(client, name, CHAMPION)
+    main_h = None if main is None else client.get_run(main.run_id).data.params.get("horizon_days")
+    same_h = main_h is None or str(main_h) == str(int(horizon_days))
+    if promote or main is None or (same_h and _beats(client, main, new_auc)):
+        client.set_registered_model_alias(name, CHAMPION, version)
+        moved.append(CHAMPION)
+        if promote and not same_h:
+            message = (
+                f"{CHAMPION} moved to this H = {horizon_days} run by --promote (it held an H = {main_h} run)"
+            )
+        else:
+            message = f"now {' and '.join(moved)}"
+    elif not same_h:
+        message = (
+            f"{CHAMPION} stays with version {main.version} (H = {main_h} days): runs of another horizon never "
+            f"replace it; this run is {per_h if per_h in moved else 'not ' + per_h} (use --promote to move {CHAMPION})"
+        )
+    else:
+        message = f"{CHAMPION} stays with version {main.version} (backtest churn_auc not beaten)" + (
+            f"; now {per_h}" if per_h in moved else ""
+        )
+    return Promotion(moved, message)
 
 
 def list_runs(cfg: Config, *, experiment: str | None = None, max_results: int = 20) -> pd.DataFrame:
-    """Recent runs side by side: main metrics, their baselines, and which version holds `champion`."""
+    """Recent runs side by side: horizon, as-of date, main metrics and baselines, and the alias holders.
+
+    ``champion`` is ``*`` for the run that ``@champion`` scores and ``h`` for the best run of its horizon.
+    """
     mlflow = _mlflow(cfg)
     name = experiment or cfg.tracking.experiment
     exp = mlflow.get_experiment_by_name(name)
@@ -259,19 +339,32 @@ def list_runs(cfg: Config, *, experiment: str | None = None, max_results: int = 
     runs = mlflow.search_runs([exp.experiment_id], max_results=max_results, order_by=["start_time DESC"])
     if runs.empty:
         return pd.DataFrame()
-    cols = {"run_id": "run_id", "start_time": "start_time", "tags.churnkit.champion_model": "model"}
+    cols = {
+        "run_id": "run_id",
+        "start_time": "start_time",
+        "params.horizon_days": "H",
+        "tags.churnkit.as_of": "as_of",
+        "tags.churnkit.champion_model": "model",
+    }
     for m in ("churn_auc", "churn_ece", "clv_gini_norm"):
         for prefix in ("", "baseline_btyd_", "baseline_recency_"):
             cols[f"metrics.{prefix}{m}"] = f"{prefix}{m}"
     out = runs[[c for c in cols if c in runs.columns]].rename(columns=cols)
     out["start_time"] = pd.to_datetime(out["start_time"]).dt.strftime("%Y-%m-%d %H:%M:%S")
-    try:
-        from mlflow import MlflowClient
+    from mlflow import MlflowClient
 
-        champ = MlflowClient().get_model_version_by_alias(cfg.tracking.registered_model, CHAMPION).run_id
-        out.insert(1, "champion", out["run_id"].eq(champ).map({True: "*", False: ""}))
-    except Exception:
-        out.insert(1, "champion", "")
+    client = MlflowClient()
+    model_name = cfg.tracking.registered_model
+    mark = pd.Series("", index=out.index)
+    holder = _alias_holder(client, model_name, CHAMPION)
+    if "H" in out.columns:
+        for h in out["H"].dropna().unique():
+            per_h = _alias_holder(client, model_name, horizon_alias(int(h)))
+            if per_h is not None:
+                mark[out["run_id"].eq(per_h.run_id)] = "h"
+    if holder is not None:
+        mark[out["run_id"].eq(holder.run_id)] = "*"
+    out.insert(1, "champion", mark)
     return out
 
 
