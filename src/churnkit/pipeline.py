@@ -13,6 +13,7 @@ every BTYD model fails keeps its BTYD columns missing (NaN) for the boosted mode
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -399,18 +400,23 @@ def _snapshot(
 
 def _with_btyd(feats: pd.DataFrame, cfg: Config) -> tuple[pd.DataFrame, BTYDModel | None, dict[str, Any]]:
     """Fit the BTYD chain on one snapshot's own history and add its outputs as columns (NaN if all failed)."""
-    fitted = fit_btyd(
-        feats,
-        model=cfg.models.btyd,
-        penalizer=cfg.models.penalizer,
-        spend_penalizer=cfg.models.spend_penalizer,
-    )
+    with warnings.catch_warnings(record=True) as caught:  # said once per snapshot in the notes, not per fit
+        warnings.simplefilter("always")
+        fitted = fit_btyd(
+            feats,
+            model=cfg.models.btyd,
+            penalizer=cfg.models.penalizer,
+            spend_penalizer=cfg.models.spend_penalizer,
+        )
+    outcome = dict(fitted.outcome)
+    if "warnings" not in outcome:
+        outcome["warnings"] = [f"{w.category.__name__}: {w.message}" for w in caught]
     settings = {"clv_months": cfg.models.clv_months, "annual_discount_rate": cfg.models.annual_discount_rate}
     out = feats.reset_index(drop=True)
     pred = btyd_columns(fitted.model, out, cfg.horizon_days, settings)
     for c in BTYD_COLUMNS:
         out[c] = pred[c].to_numpy()
-    return out, fitted.model, dict(fitted.outcome)
+    return out, fitted.model, outcome
 
 
 class _Snapshots:
