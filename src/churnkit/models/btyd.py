@@ -868,7 +868,9 @@ def fit_btyd(
         "n_repeat_customers": int((data.x > 0).sum()),
         "seconds": time.perf_counter() - started,
         "message": message,
-        "warnings": [" ".join(str(w.message).split()) for w in ours],
+        "warnings": list(
+            dict.fromkeys([" ".join(str(w.message).split()) for w in ours] + list(info.get("warnings", [])))
+        ),
     }
     if message is not None and category is not None:
         warnings.warn(message, category, stacklevel=2)
