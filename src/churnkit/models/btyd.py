@@ -257,13 +257,25 @@ class BTYDModel:
     ``penalizer`` is the L2 coefficient on the time-scaled parameters, relative to the mean per-customer
     log-likelihood for every model (for Pareto/NBD lifetimes sums over rows, so its ``penalizer_coef`` is
     set to penalizer × distinct rows). A fit that raises, has non-finite parameters, runs off to a boundary,
-    has a singular Hessian or gives non-finite predictions is redone with the next of ``retry_penalizers``
-    (a ``ConvergenceWarning`` says why); if none works, ``ModelError``.
+    has a singular Hessian or gives non-finite predictions is first checked for the one boundary that is a
+    finding, "no dropout visible yet" (the model reduces to NBD: ``_accept_boundary`` says when that is
+    safe); accepted, the dropout parameter is clamped, ``fit_info_["boundary"]`` says so and a
+    ``BoundaryWarning`` is emitted. Otherwise the fit is redone with the next of ``retry_penalizers``
+    (a ``ConvergenceWarning`` says why); if none works, ``ModelError``. ``fit_btyd`` wraps this in a
+    chain of models that never raises for a fit failure.
+
+    Gamma-Gamma is fitted on spend divided by the mean spend (same MLE; the penalizer is unit-free) with
+    the same retries; if every penalizer fails (e.g. q <= 1 on heavy-tailed spend) nothing stops: the
+    transaction model stays, ``expected_spend`` is each customer's mean spend shrunk towards the
+    population mean (``_expected_spend``), ``fit_info_["spend_fallback"] = "shrunk_mean"`` and a
+    ``FallbackWarning`` says why.
 
     Fitted attributes: ``transaction_model_`` (the lifetimes fitter), ``spend_model_`` (lifetimes
-    ``GammaGammaFitter`` or None when no customer has a usable repeat spend), ``params_`` and
-    ``spend_params_`` (dicts, α and β per day), ``fit_info_`` (penalizers used, attempts, retries,
-    converged = no retry was needed, row counts, warnings, seconds per step).
+    ``GammaGammaFitter`` or None when no customer has a usable repeat spend or Gamma-Gamma failed),
+    ``spend_fallback_`` (the fallback's settings or None), ``params_`` and ``spend_params_`` (dicts, α and
+    β per day), ``fit_info_`` (penalizers used, attempts, retries, converged = no retry or boundary was
+    needed, boundary (str or None) and boundary_detail, spend_fallback, row counts, warnings, seconds
+    per step).
     """
 
     def __init__(
@@ -1168,18 +1180,20 @@ def _clamped_fitter(
 
 
 def _fit_spend(lt: Any, rows: pd.DataFrame, penalizer: float, mean_spend: float) -> Any:
-    """Gamma-Gamma on spend divided by the mean spend, v scaled back to money.
+    """Gamma-Gamma, penalized on spend divided by the mean spend, v scaled back to money.
 
     The model is scale-equivariant (m → m / c gives v → v / c, p and q unchanged), so the MLE is the
     same; lifetimes' L2 penalizer acts on v in money units, and on a wholesaler's spend (v in the
     hundreds) penalizer 0.001 swamps the likelihood and the fit fails to converge. Unit-free, the
     penalizer means the same on every shop, as for the transaction models (time-scaled there).
+    Unpenalized, the data are left as they are: the same MLE, bit for bit lifetimes' own fit.
     """
-    m = rows["monetary_value"].to_numpy() / mean_spend
+    scale = mean_spend if penalizer > 0 else 1.0
+    m = rows["monetary_value"].to_numpy() / scale
     fitter = lt.GammaGammaFitter(penalizer_coef=penalizer).fit(
         rows["frequency"].to_numpy(), m, weights=rows["weight"].to_numpy()
     )
-    fitter.params_["v"] = fitter.params_["v"] * mean_spend
+    fitter.params_["v"] = fitter.params_["v"] * scale
     fitter.data["monetary_value"] = rows["monetary_value"].to_numpy()
     return fitter
 
