@@ -120,6 +120,7 @@ def test_fit_btyd_accepts_the_boundary_and_says_so(early_fit):
     assert str(caught[0].message) == outcome["message"]
     info = result.model.fit_info_
     assert info["boundary_detail"]["lr_statistic"] < 3.85 and not info["converged"]
+    assert json.loads(json.dumps(outcome, allow_nan=False)) == outcome
 
 
 def test_boundary_fit_predicts_like_the_nbd_model(early, early_fit):
