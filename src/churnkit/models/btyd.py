@@ -264,8 +264,8 @@ class BTYDModel:
     (a ``ConvergenceWarning`` says why); if none works, ``ModelError``. ``fit_btyd`` wraps this in a
     chain of models that never raises for a fit failure.
 
-    Gamma-Gamma is fitted on spend divided by the mean spend (same MLE; the penalizer is unit-free) with
-    the same retries; if every penalizer fails (e.g. q <= 1 on heavy-tailed spend) nothing stops: the
+    Gamma-Gamma gets the same retries, penalized fits on spend divided by the mean spend (``_fit_spend``:
+    the penalizer is unit-free); if every penalizer fails (e.g. q <= 1 on heavy-tailed spend) nothing stops: the
     transaction model stays, ``expected_spend`` is each customer's mean spend shrunk towards the
     population mean (``_expected_spend``), ``fit_info_["spend_fallback"] = "shrunk_mean"`` and a
     ``FallbackWarning`` says why.
