@@ -71,8 +71,40 @@ _QUADRATURE_NODES = 96
 _SHORTEST_DAYS = 1e-6
 
 
+_BOUNDARY_LR_CRITICAL = 3.841458820694124  # χ²₁ 95 % quantile: the "no dropout" test does not reject below
+_BOUNDARY_DROPOUT = 1e-8  # a (BG/NBD, MBG/NBD) or s (Pareto/NBD) of a fit accepted on the NBD boundary
+_BOUNDARY_B = 2.0
+_NBD_GTOL = 1e-9
+_SPEND_PRIOR_PURCHASES = 1.0  # weight of the population mean in the Gamma-Gamma fallback, in purchases
+
+
 class ConvergenceWarning(UserWarning):
     """A fit failed or was degenerate and was redone with a larger penalizer."""
+
+
+class BoundaryWarning(UserWarning):
+    """A dropout parameter is on its boundary ("no dropout visible yet"): accepted, clamped and said."""
+
+
+class FallbackWarning(UserWarning):
+    """A fit failed for good: another model, a simpler estimate or no model at all is used instead."""
+
+
+class _AllAttemptsFailed(ModelError):
+    """Every penalizer failed; ``attempts`` says how."""
+
+    def __init__(self, message: str, attempts: list[dict[str, Any]]):
+        self.attempts = attempts
+        super().__init__(message)
+
+
+def _exception_text(exc: BaseException) -> str:
+    first_line = next((s.strip() for s in str(exc).splitlines() if s.strip()), "")
+    return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
+
+
+def _attempts_text(attempts: list[dict[str, Any]]) -> str:
+    return "; ".join(f"penalizer {a['penalizer']:g}: {a['reason']}" for a in attempts)
 
 
 # --------------------------------------------------------------------------- lifetimes access
@@ -225,13 +257,25 @@ class BTYDModel:
     ``penalizer`` is the L2 coefficient on the time-scaled parameters, relative to the mean per-customer
     log-likelihood for every model (for Pareto/NBD lifetimes sums over rows, so its ``penalizer_coef`` is
     set to penalizer × distinct rows). A fit that raises, has non-finite parameters, runs off to a boundary,
-    has a singular Hessian or gives non-finite predictions is redone with the next of ``retry_penalizers``
-    (a ``ConvergenceWarning`` says why); if none works, ``ModelError``.
+    has a singular Hessian or gives non-finite predictions is first checked for the one boundary that is a
+    finding, "no dropout visible yet" (the model reduces to NBD: ``_accept_boundary`` says when that is
+    safe); accepted, the dropout parameter is clamped, ``fit_info_["boundary"]`` says so and a
+    ``BoundaryWarning`` is emitted. Otherwise the fit is redone with the next of ``retry_penalizers``
+    (a ``ConvergenceWarning`` says why); if none works, ``ModelError``. ``fit_btyd`` wraps this in a
+    chain of models that never raises for a fit failure.
+
+    Gamma-Gamma gets the same retries, penalized fits on spend divided by the mean spend (``_fit_spend``:
+    the penalizer is unit-free); if every penalizer fails (e.g. q <= 1 on heavy-tailed spend) nothing stops: the
+    transaction model stays, ``expected_spend`` is each customer's mean spend shrunk towards the
+    population mean (``_expected_spend``), ``fit_info_["spend_fallback"] = "shrunk_mean"`` and a
+    ``FallbackWarning`` says why.
 
     Fitted attributes: ``transaction_model_`` (the lifetimes fitter), ``spend_model_`` (lifetimes
-    ``GammaGammaFitter`` or None when no customer has a usable repeat spend), ``params_`` and
-    ``spend_params_`` (dicts, α and β per day), ``fit_info_`` (penalizers used, attempts, retries,
-    converged = no retry was needed, row counts, warnings, seconds per step).
+    ``GammaGammaFitter`` or None when no customer has a usable repeat spend or Gamma-Gamma failed),
+    ``spend_fallback_`` (the fallback's settings or None), ``params_`` and ``spend_params_`` (dicts, α and
+    β per day), ``fit_info_`` (penalizers used, attempts, retries, converged = no retry or boundary was
+    needed, boundary (str or None) and boundary_detail, spend_fallback, row counts, warnings, seconds
+    per step).
     """
 
     def __init__(
@@ -267,11 +311,12 @@ class BTYDModel:
         seconds = {"validate_and_collapse": time.perf_counter() - started}
         started = time.perf_counter()
 
-        transaction_model, penalizer, attempts = self._fit_with_retries(
+        transaction_model, penalizer, attempts, boundary = self._fit_with_retries(
             label,
             self._penalizers(self.penalizer),
             lambda pen: self._fit_transactions(lt, unique, pen),
             lambda fitter: self._transaction_problem(fitter, unique, t_max),
+            lambda fitter, pen: self._accept_boundary(lt, fitter, unique, t_max, pen),
         )
 
         seconds["transactions"] = time.perf_counter() - started
@@ -279,22 +324,31 @@ class BTYDModel:
         usable = (data.x > 0) & (data.m > 0)
         spend_model = None
         spend_penalizer = None
+        spend_fallback = None
         spend_unique_rows = 0
         messages: list[str] = []
         if usable.any():
             spend_rows, _ = _collapse({"frequency": data.x[usable], "monetary_value": data.m[usable]})
             spend_unique_rows = len(spend_rows)
             mean_spend = float(data.m[usable].mean())
-            spend_model, spend_penalizer, spend_attempts = self._fit_with_retries(
-                "Gamma-Gamma",
-                self._penalizers(self.spend_penalizer),
-                lambda pen: lt.GammaGammaFitter(penalizer_coef=pen).fit(
-                    spend_rows["frequency"].to_numpy(),
-                    spend_rows["monetary_value"].to_numpy(),
-                    weights=spend_rows["weight"].to_numpy(),
-                ),
-                lambda fitter: _spend_problem(fitter, spend_rows, mean_spend),
-            )
+            try:
+                spend_model, spend_penalizer, spend_attempts, _ = self._fit_with_retries(
+                    "Gamma-Gamma",
+                    self._penalizers(self.spend_penalizer),
+                    lambda pen: _fit_spend(lt, spend_rows, pen, mean_spend),
+                    lambda fitter: _spend_problem(fitter, spend_rows, mean_spend),
+                )
+            except _AllAttemptsFailed as failure:
+                spend_attempts = failure.attempts
+                spend_fallback = _shrunk_mean_spend(data.x[usable], data.m[usable])
+                message = (
+                    f"Gamma-Gamma fit failed at every penalizer tried ({_attempts_text(failure.attempts)}): "
+                    f"expected_spend falls back to each customer's mean spend shrunk towards the population "
+                    f"mean spend per repeat purchase ({spend_fallback['population_mean']:.4g}) with the weight "
+                    f"of {spend_fallback['prior_purchases']:g} purchase"
+                )
+                messages.append(message)
+                warnings.warn(message, FallbackWarning, stacklevel=2)
             attempts += spend_attempts
         else:
             message = (
@@ -307,8 +361,10 @@ class BTYDModel:
         seconds["spend"] = time.perf_counter() - started
         failed = [a for a in attempts if not a["ok"]]
         for part in dict.fromkeys(a["part"] for a in failed):
+            used = next((a["penalizer"] for a in attempts if a["part"] == part and a["ok"]), None)
+            if used is None:  # Gamma-Gamma fell back to the shrunk mean: said above
+                continue
             tried = [a for a in failed if a["part"] == part]
-            used = next(a["penalizer"] for a in attempts if a["part"] == part and a["ok"])
             message = (
                 f"{part} fit failed at "
                 + "; ".join(f"penalizer {a['penalizer']:g} ({a['reason']})" for a in tried)
@@ -316,9 +372,14 @@ class BTYDModel:
             )
             messages.append(message)
             warnings.warn(message, ConvergenceWarning, stacklevel=2)
+        if boundary is not None:
+            message = f"{label}: {boundary['finding']} ({boundary['detail']})"
+            messages.append(message)
+            warnings.warn(message, BoundaryWarning, stacklevel=2)
 
         self.transaction_model_ = transaction_model
         self.spend_model_ = spend_model
+        self.spend_fallback_ = spend_fallback
         self.params_ = {k: float(v) for k, v in transaction_model.params_.items()}
         self.spend_params_ = (
             {} if spend_model is None else {k: float(v) for k, v in spend_model.params_.items()}
@@ -328,7 +389,10 @@ class BTYDModel:
             "penalizer": penalizer,
             "spend_penalizer": spend_penalizer,
             "retries": len(failed),
-            "converged": not failed,
+            "converged": not failed and boundary is None,
+            "boundary": None if boundary is None else boundary["finding"],
+            "boundary_detail": boundary,
+            "spend_fallback": None if spend_fallback is None else "shrunk_mean",
             "attempts": attempts,
             "n_customers": int(data.x.size),
             "n_unique_rows": len(unique),
@@ -362,8 +426,15 @@ class BTYDModel:
         penalizers: list[float],
         fit_one: Callable[[float], Any],
         problem_of: Callable[[Any], str | None],
-    ) -> tuple[Any, float, list[dict[str, Any]]]:
-        """Fit at each penalizer in turn until one passes the degenerate-fit checks."""
+        boundary_of: Callable[[Any, float], tuple[Any, dict[str, Any] | str]] | None = None,
+    ) -> tuple[Any, float, list[dict[str, Any]], dict[str, Any] | None]:
+        """Fit at each penalizer in turn until one passes the degenerate-fit checks.
+
+        After a failed attempt, ``boundary_of(fitter or None, penalizer)`` may accept the boundary
+        estimate instead: it returns (fitter, details) to accept, or (None, why not).
+        Returns (fitter, penalizer, attempts, boundary details or None); ``_AllAttemptsFailed`` (a
+        ``ModelError``) when nothing worked.
+        """
         attempts: list[dict[str, Any]] = []
         for penalizer in penalizers:
             try:
@@ -372,16 +443,112 @@ class BTYDModel:
                     problem = problem_of(fitter)
             except (ValueError, ArithmeticError) as exc:  # lifetimes' ConvergenceError, LinAlgError
                 fitter = None
-                first_line = next((s.strip() for s in str(exc).splitlines() if s.strip()), "")
-                problem = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
-            attempts.append({"part": part, "penalizer": penalizer, "ok": problem is None, "reason": problem})
+                problem = _exception_text(exc)
             if problem is None:
-                return fitter, penalizer, attempts
-        raise ModelError(
+                attempts.append({"part": part, "penalizer": penalizer, "ok": True, "reason": None})
+                return fitter, penalizer, attempts, None
+            if boundary_of is not None:
+                try:
+                    with _quiet(capture_stdout=True):
+                        accepted, details = boundary_of(fitter, penalizer)
+                except (ValueError, ArithmeticError) as exc:
+                    accepted, details = None, _exception_text(exc)
+                if accepted is not None and isinstance(details, dict):
+                    details = {"reason": problem, **details}
+                    attempts.append(
+                        {
+                            "part": part,
+                            "penalizer": penalizer,
+                            "ok": True,
+                            "reason": problem,
+                            "boundary": True,
+                        }
+                    )
+                    return accepted, penalizer, attempts, details
+                problem = f"{problem}; boundary estimate not accepted: {details}"
+            attempts.append({"part": part, "penalizer": penalizer, "ok": False, "reason": problem})
+        raise _AllAttemptsFailed(
             f"{part} fit failed at every penalizer tried: "
             + "; ".join(f"penalizer {a['penalizer']:g}: {a['reason']}" for a in attempts)
-            + ". Check the RFM input (time unit days, enough repeat buyers) or set a larger penalizer."
+            + ". Check the RFM input (time unit days, enough repeat buyers) or set a larger penalizer.",
+            attempts,
         )
+
+    def _accept_boundary(
+        self, lt: Any, fitter: Any, unique: pd.DataFrame, t_max: float, penalizer: float
+    ) -> tuple[Any, dict[str, Any] | str]:
+        """Accept "no dropout visible yet" as the fit: the nested NBD model with the dropout clamped.
+
+        Which boundary is safe. Every model here nests the NBD model (Ehrenberg 1959; FHL 2005a §2):
+        BG/NBD and MBG/NBD as E[p] = a / (a + b) → 0 (a → 0 or b → ∞), Pareto/NBD as E[μ] = s / β → 0,
+        and the likelihood tends to the NBD likelihood Γ(r+x) α^r / (Γ(r) (α+T)^(r+x)), finite and
+        independent of t_x. On a short history of frequent buyers nobody has gone quiet for long, the
+        MLE sits on that boundary and the optimiser either stops there (a = 4e-17) or fails to converge
+        (log a → -∞, flat direction, singular Hessian). That is a finding, not a failure, when
+
+        1. the failed fit's r and α (if it got that far) are inside the allowed range: a purchase rate
+           off to a boundary (r, α → ∞: no rate heterogeneity; r → 0) is a real failure, not this one;
+        2. the NBD model itself fits at the same penalizer: converged, finite log-likelihood, r and α
+           unit-free inside [floor, ceiling], positive-definite Hessian of its two parameters;
+        3. dropout is not visible: the full model's best log-likelihood (the failed fit's, or the
+           optimiser's best point when lifetimes raised) beats the NBD's by less than χ²₁(0.95) / 2,
+           i.e. the likelihood-ratio test of "no dropout" does not reject. A clearly better full fit
+           on the boundary (e.g. a, b → 0 together: a point mass of immediate dropouts) is not
+           accepted, nor is a full log-likelihood that is not finite;
+        4. the clamped model passes the same prediction checks as any fit (P(alive) and P(no
+           purchase) are probabilities, expected purchases finite and >= 0).
+
+        The clamped parameters are the NBD's r and α with a = 1e-8, b = 2 (BG/NBD, MBG/NBD) or
+        s = 1e-8, β = the largest T (Pareto/NBD): at most a 1e-8-sized dropout, so P(alive) ≈ 1 and
+        the expected purchases are the NBD's (r + x) / (α + T) × horizon to about 1e-6. b (and β) are
+        not identified at the boundary; b = 2 keeps eq. (10)'s 2F1 away from its pole at a + b + x - 1 = 0.
+        Returns (fitter, details) or (None, why not).
+        """
+        label = MODEL_LABELS[self.model]
+        if fitter is not None:
+            rates = {k: float(fitter.params_[k]) for k in ("r", "alpha")}
+            problem = _parameter_problem(rates, {"alpha": (t_max, "the largest T")})
+            if problem:
+                return None, f"the purchase rate itself is degenerate ({problem})"
+        x = unique["frequency"].to_numpy()
+        t_s = unique["recency"].to_numpy() / t_max
+        T_s = unique["T"].to_numpy() / t_max
+        weights = unique["weight"].to_numpy().astype(float)
+        nbd = _fit_nbd(x, T_s, weights, penalizer)
+        if isinstance(nbd, str):
+            return None, f"the NBD model does not fit either ({nbd})"
+        r, alpha_s, nbd_ll = nbd
+        full_ll = _full_log_likelihood(lt, self.model, fitter, x, t_s, T_s, weights, penalizer, t_max)
+        if not math.isfinite(full_ll):
+            return None, f"the {label} log-likelihood is not finite, so the boundary cannot be checked"
+        lr = 2.0 * (full_ll - nbd_ll)
+        if lr > _BOUNDARY_LR_CRITICAL:
+            return None, (
+                f"dropout is visible (likelihood-ratio statistic {lr:.3g} against the NBD model "
+                f"> {_BOUNDARY_LR_CRITICAL:g})"
+            )
+        if self.model == "pareto":
+            clamped = {"r": r, "alpha": alpha_s * t_max, "s": _BOUNDARY_DROPOUT, "beta": t_max}
+        else:
+            clamped = {"r": r, "alpha": alpha_s * t_max, "a": _BOUNDARY_DROPOUT, "b": _BOUNDARY_B}
+        boundary_fitter = _clamped_fitter(lt, self.model, clamped, unique, penalizer, t_max, -nbd_ll)
+        problem = self._prediction_problem(boundary_fitter, unique)
+        if problem:
+            return None, f"the clamped model fails the prediction checks ({problem})"
+        dropout = "s/β → 0" if self.model == "pareto" else "a → 0"
+        return boundary_fitter, {
+            "finding": f"{dropout}: no dropout visible yet; {label} reduces to NBD",
+            "detail": (
+                f"r = {r:.4g}, α = {alpha_s * t_max:.4g} days; likelihood-ratio statistic {max(lr, 0.0):.3g} "
+                f"< {_BOUNDARY_LR_CRITICAL:g}; "
+                + ", ".join(f"{k} = {clamped[k]:g}" for k in _PARAM_NAMES[self.model][2:])
+                + ", so P(alive) ≈ 1"
+            ),
+            "lr_statistic": float(max(lr, 0.0)),
+            "nbd_log_likelihood": float(nbd_ll),
+            "full_log_likelihood": float(full_ll),
+            "params": {k: float(v) for k, v in clamped.items()},
+        }
 
     def _fit_transactions(self, lt: Any, unique: pd.DataFrame, penalizer: float) -> Any:
         x = unique["frequency"].to_numpy()
@@ -410,9 +577,14 @@ class BTYDModel:
         """Why a fitted transaction model is degenerate, or None."""
         params = {k: float(v) for k, v in fitter.params_.items()}
         scales = {"alpha": (t_max, "the largest T"), "beta": (t_max, "the largest T")}
-        problem = _parameter_problem(params, scales) or _hessian_problem(fitter)
-        if problem:
-            return problem
+        return (
+            _parameter_problem(params, scales)
+            or _hessian_problem(fitter)
+            or self._prediction_problem(fitter, unique)
+        )
+
+    def _prediction_problem(self, fitter: Any, unique: pd.DataFrame) -> str | None:
+        """Predictions on the fit rows that are not probabilities or not finite, or None."""
         x = unique["frequency"].to_numpy()
         t_x = unique["recency"].to_numpy()
         T = unique["T"].to_numpy()
@@ -533,9 +705,22 @@ class BTYDModel:
             raise ModelError("this BTYDModel is not fitted yet: call fit(rfm) before predict")
 
     def _expected_spend(self, x: np.ndarray, m: np.ndarray) -> np.ndarray:
-        """Gamma-Gamma E[spend per purchase | x, m] (note 025 eq. (5)); population mean without usable spend."""
+        """Gamma-Gamma E[spend per purchase | x, m] (note 025 eq. (5)); population mean without usable spend.
+
+        When Gamma-Gamma failed at every penalizer (``spend_fallback_``), the credibility-weighted mean
+        (x m + k m̄) / (x + k): the customer's own mean spend per repeat purchase shrunk towards the
+        population's m̄ (mean spend per repeat purchase over the customers with usable spend) with the
+        weight of k = 1 purchase, and m̄ for customers without usable spend. It is Gamma-Gamma's own
+        form (note 025 eq. (5) weighs m by p x / (p x + q - 1)) with a fixed prior weight instead of a
+        fitted one.
+        """
         if self.spend_model_ is None:
-            return np.full(x.shape, np.nan)
+            fallback = getattr(self, "spend_fallback_", None)
+            if fallback is None:
+                return np.full(x.shape, np.nan)
+            mean, k = fallback["population_mean"], fallback["prior_purchases"]
+            usable = (x > 0) & (m > 0)
+            return np.where(usable, (x * np.where(usable, m, 0.0) + k * mean) / (x + k), mean)
         p, q, v = (self.spend_params_[k] for k in _SPEND_PARAM_NAMES)
         spend = np.full(x.shape, p * v / (q - 1.0))
         usable = (x > 0) & (m > 0)
@@ -562,6 +747,150 @@ class BTYDModel:
         fitter = state.get("transaction_model_")
         if fitter is not None and not hasattr(fitter, "predict"):
             fitter.predict = fitter.conditional_expected_number_of_purchases_up_to_time
+
+
+# --------------------------------------------------------------------------- fallback chain
+
+
+@dataclass(frozen=True)
+class BTYDFit:
+    """What ``fit_btyd`` got: the fitted model (None when every model failed) and a JSON-ready outcome."""
+
+    model: BTYDModel | None
+    outcome: dict[str, Any]
+
+
+_WARNING_ORDER: tuple[type[Warning], ...] = (
+    FallbackWarning,
+    BoundaryWarning,
+    ConvergenceWarning,
+    UserWarning,
+)
+_FIT_FAILURES = (ModelError, ValueError, ArithmeticError)
+
+
+def fit_btyd(
+    rfm: pd.DataFrame,
+    *,
+    model: ModelName = "bgnbd",
+    penalizer: float = 0.0,
+    spend_penalizer: float = 0.0,
+    fallback: Sequence[ModelName] = ("bgnbd", "mbgnbd", "pareto"),
+    retry_penalizers: Sequence[float] = (0.001, 0.01, 0.1),
+) -> BTYDFit:
+    """Fit ``model``, else the other models of ``fallback`` in order; never raise for a fit failure.
+
+    Each model is a ``BTYDModel(...).fit(rfm)`` with its penalizer retries and boundary acceptance
+    ("no dropout visible yet": see ``BTYDModel._accept_boundary``); Gamma-Gamma failures fall back to
+    a shrunk mean spend inside ``fit``. The first model that fits is returned; when none does (no
+    repeat buyer at all, too few customers, ...) ``model`` is None and the caller goes on without BTYD
+    outputs.
+
+    Raises only for caller mistakes: ``ConfigError`` (unknown model name, bad penalizer) and
+    ``InputError`` (a table that breaks the RFM contract: missing column, recency > T, ...).
+
+    The warnings of the individual fits are collected into ``outcome["warnings"]`` and one warning
+    is emitted instead, with ``outcome["message"]`` as text: ``FallbackWarning`` when another model,
+    no model or the fallback spend was used, else ``BoundaryWarning`` for an accepted boundary, else
+    ``ConvergenceWarning`` for penalizer retries (others pass through unchanged).
+
+    ``outcome`` (JSON-serialisable): ``requested``, ``model`` (the one used or None), ``penalizer``,
+    ``spend_penalizer``, ``boundary`` (str or None), ``spend_fallback`` (str or None), ``fallback``
+    (``[{"model", "reason"}]`` of the models tried that failed), ``params``, ``spend_params``,
+    ``n_customers``, ``n_repeat_customers``, ``seconds``, ``message`` (one plain line, or None when
+    nothing needs saying) and ``warnings``.
+    """
+    started = time.perf_counter()
+    order = list(dict.fromkeys([model, *fallback]))
+    for name in order:
+        if name not in _PARAM_NAMES:
+            raise ConfigError(f"model must be one of {', '.join(map(repr, _PARAM_NAMES))}, got {name!r}")
+    BTYDModel(
+        model, penalizer=penalizer, spend_penalizer=spend_penalizer, retry_penalizers=retry_penalizers
+    )._check_params()
+    data = _validate(rfm)  # input mistakes raise here, once, not as a fit failure of each model
+
+    failures: list[dict[str, str]] = []
+    collected: list[warnings.WarningMessage] = []
+    fitted: BTYDModel | None = None
+    for name in order:
+        candidate = BTYDModel(
+            name, penalizer=penalizer, spend_penalizer=spend_penalizer, retry_penalizers=retry_penalizers
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                candidate.fit(rfm)
+            except _FIT_FAILURES as exc:
+                reason = str(exc) if isinstance(exc, ModelError) else _exception_text(exc)
+                failures.append({"model": name, "reason": " ".join(reason.split())})
+                continue
+            finally:
+                collected.extend(caught)
+        fitted = candidate
+        break
+
+    ours = [
+        w for w in collected if issubclass(w.category, (ConvergenceWarning, BoundaryWarning, FallbackWarning))
+    ]
+    for w in collected:
+        if w not in ours and not (fitted is not None and str(w.message) in fitted.fit_info_["warnings"]):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+    info = fitted.fit_info_ if fitted is not None else {}
+    parts: list[str] = []
+    category: type[Warning] | None = None
+    if fitted is None:
+        parts.append(
+            "no BTYD model could be fitted ("
+            + "; ".join(f"{MODEL_LABELS[f['model']]}: {_short(f['reason'])}" for f in failures)
+            + "): BTYD outputs are missing"
+        )
+        category = FallbackWarning
+    else:
+        if failures:
+            parts.append(
+                "; ".join(f"{MODEL_LABELS[f['model']]} failed ({_short(f['reason'])})" for f in failures)
+                + f": used {MODEL_LABELS[fitted.model]} instead"
+            )
+            category = FallbackWarning
+        parts.extend(info["warnings"])
+        if category is None:
+            category = next(
+                (
+                    c
+                    for c in _WARNING_ORDER
+                    for w in collected
+                    if w.category is c and str(w.message) in info["warnings"]
+                ),
+                None,
+            )
+    message = " | ".join(" ".join(p.split()) for p in parts) or None
+    outcome = {
+        "requested": model,
+        "model": None if fitted is None else fitted.model,
+        "penalizer": info.get("penalizer"),
+        "spend_penalizer": info.get("spend_penalizer"),
+        "boundary": info.get("boundary"),
+        "spend_fallback": info.get("spend_fallback"),
+        "fallback": failures,
+        "params": None if fitted is None else dict(fitted.params_),
+        "spend_params": None if fitted is None else dict(fitted.spend_params_),
+        "n_customers": int(data.x.size),
+        "n_repeat_customers": int((data.x > 0).sum()),
+        "seconds": time.perf_counter() - started,
+        "message": message,
+        "warnings": list(
+            dict.fromkeys([" ".join(str(w.message).split()) for w in ours] + list(info.get("warnings", [])))
+        ),
+    }
+    if message is not None and category is not None:
+        warnings.warn(message, category, stacklevel=2)
+    return BTYDFit(model=fitted, outcome=outcome)
+
+
+def _short(reason: str, limit: int = 300) -> str:
+    return reason if len(reason) <= limit else reason[: limit - 1] + "…"
 
 
 # --------------------------------------------------------------------------- model math
@@ -709,3 +1038,166 @@ def _spend_problem(fitter: Any, rows: pd.DataFrame, mean_spend: float) -> str | 
     if not np.all(np.isfinite(spend) & (spend > 0)):
         return "expected spend is not finite and positive for some customers"
     return None
+
+
+# --------------------------------------------------------------------------- boundary fits
+
+
+def _fit_nbd(
+    x: np.ndarray, T: np.ndarray, weights: np.ndarray, penalizer: float
+) -> tuple[float, float, float] | str:
+    """MLE of the NBD model (Ehrenberg 1959) on time-scaled rows: (r, α, log-likelihood) or why it failed.
+
+    λ ~ Gamma(r, α), purchases Poisson(λ) over (0, T]; the likelihood of x purchases at given times
+    is Γ(r+x) α^r / (Γ(r) (α+T)^(r+x)) — the limit of BG/NBD's FHL (2005a) eq. (6) as a → 0 and of
+    Pareto/NBD's note 009 eq. (18) as s → 0. The objective is lifetimes' (mean per customer plus
+    penalizer × (r² + α²)), minimised over log r, log α with the analytic gradient.
+    """
+    from scipy.optimize import minimize
+    from scipy.special import digamma, gammaln, polygamma
+
+    total = weights.sum()
+
+    def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+        r, alpha = np.exp(log_params)
+        ll = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - (r + x) * np.log(alpha + T)
+        d_r = digamma(r + x) - digamma(r) + np.log(alpha) - np.log(alpha + T)
+        d_alpha = r / alpha - (r + x) / (alpha + T)
+        value = -(weights @ ll) / total + penalizer * (r * r + alpha * alpha)
+        grad = np.array(
+            [
+                (-(weights @ d_r) / total + 2 * penalizer * r) * r,
+                (-(weights @ d_alpha) / total + 2 * penalizer * alpha) * alpha,
+            ]
+        )
+        return float(value), grad
+
+    out = minimize(objective, np.zeros(2), jac=True, method="BFGS", options={"gtol": _NBD_GTOL})
+    r, alpha = (float(v) for v in np.exp(out.x))
+    problem = _parameter_problem({"r": r, "alpha": alpha}, {"alpha": (1.0, "the largest T")})
+    if problem:
+        return problem
+    _, grad = objective(out.x)
+    if not (out.success or np.max(np.abs(grad)) < 1e-6):
+        return f"the optimiser did not converge ({out.message})"
+    h_rr = weights @ (polygamma(1, r) - polygamma(1, r + x)) / total + 2 * penalizer
+    h_ra = -(weights @ (1.0 / alpha - 1.0 / (alpha + T))) / total
+    h_aa = weights @ (r / alpha**2 - (r + x) / (alpha + T) ** 2) / total + 2 * penalizer
+    eigenvalues = np.linalg.eigvalsh(np.array([[h_rr, h_ra], [h_ra, h_aa]]))
+    if not (np.all(np.isfinite(eigenvalues)) and eigenvalues[0] > _HESSIAN_RCOND * abs(eigenvalues[-1])):
+        return "its Hessian is singular or not positive definite"
+    ll = gammaln(r + x) - gammaln(r) + r * math.log(alpha) - (r + x) * np.log(alpha + T)
+    log_likelihood = float(weights @ ll)
+    if not math.isfinite(log_likelihood):
+        return "its log-likelihood is not finite"
+    return r, alpha, log_likelihood
+
+
+def _full_log_likelihood(
+    lt: Any,
+    model: str,
+    fitter: Any,
+    x: np.ndarray,
+    t_s: np.ndarray,
+    T_s: np.ndarray,
+    weights: np.ndarray,
+    penalizer: float,
+    t_max: float,
+) -> float:
+    """The full model's (unpenalized) log-likelihood at its best point found, on time-scaled rows.
+
+    The failed fit's parameters when lifetimes returned some; when it raised, lifetimes' own optimiser
+    is rerun from lifetimes' own start (BFGS from log-parameters 0.1; Nelder-Mead from 1 for
+    Pareto/NBD) and its last point taken, converged or not.
+    """
+    from scipy.optimize import minimize
+
+    cls = {"bgnbd": lt.BetaGeoFitter, "mbgnbd": lt.ModifiedBetaGeoFitter, "pareto": lt.ParetoNBDFitter}[model]
+    freq = x.astype(int)
+    if fitter is not None:
+        params = np.array([float(fitter.params_[k]) for k in _PARAM_NAMES[model]])
+        params[1] /= t_max
+        if model == "pareto":
+            params[3] /= t_max
+    elif model == "pareto":
+        out = minimize(
+            cls._negative_log_likelihood,
+            np.ones(4),
+            args=(freq, t_s, T_s, weights, penalizer * len(x)),
+            method="Nelder-Mead",
+            options={"maxiter": _PARETO_MAXITER, "xatol": _PARETO_XATOL},
+        )
+        params = np.asarray(out.x, dtype=float)
+    else:
+        from autograd import value_and_grad
+
+        out = minimize(
+            value_and_grad(cls._negative_log_likelihood),
+            0.1 * np.ones(4),
+            jac=True,
+            tol=1e-7,
+            args=(freq, t_s, T_s, weights, penalizer),
+        )
+        params = np.exp(np.asarray(out.x, dtype=float))
+    if not (np.all(np.isfinite(params)) and np.all(params > 0)):
+        return -math.inf
+    if model == "pareto":
+        nll = float(cls._negative_log_likelihood(params, freq, t_s, T_s, weights, 0.0))
+        return -nll * float(weights.mean())
+    nll = float(cls._negative_log_likelihood(np.log(params), freq, t_s, T_s, weights, 0.0))
+    return -nll * float(weights.sum())
+
+
+def _clamped_fitter(
+    lt: Any,
+    model: str,
+    params: dict[str, float],
+    unique: pd.DataFrame,
+    penalizer: float,
+    t_max: float,
+    negative_log_likelihood: float,
+) -> Any:
+    """A lifetimes fitter carrying the clamped boundary parameters, as ``fit`` would leave it."""
+    if model == "pareto":
+        fitter = lt.ParetoNBDFitter(penalizer_coef=penalizer * len(unique))
+    else:
+        cls = lt.BetaGeoFitter if model == "bgnbd" else lt.ModifiedBetaGeoFitter
+        fitter = cls(penalizer_coef=penalizer)
+    fitter.params_ = pd.Series({k: float(params[k]) for k in _PARAM_NAMES[model]})
+    fitter._scale = 1.0 / t_max
+    fitter._negative_log_likelihood_ = negative_log_likelihood
+    fitter._hessian_ = None
+    fitter.data = pd.DataFrame(
+        {
+            "frequency": unique["frequency"].to_numpy().astype(int),
+            "recency": unique["recency"].to_numpy(),
+            "T": unique["T"].to_numpy(),
+            "weights": unique["weight"].to_numpy(),
+        }
+    )
+    fitter.predict = fitter.conditional_expected_number_of_purchases_up_to_time
+    return fitter
+
+
+def _fit_spend(lt: Any, rows: pd.DataFrame, penalizer: float, mean_spend: float) -> Any:
+    """Gamma-Gamma, penalized on spend divided by the mean spend, v scaled back to money.
+
+    The model is scale-equivariant (m → m / c gives v → v / c, p and q unchanged), so the MLE is the
+    same; lifetimes' L2 penalizer acts on v in money units, and on a wholesaler's spend (v in the
+    hundreds) penalizer 0.001 swamps the likelihood and the fit fails to converge. Unit-free, the
+    penalizer means the same on every shop, as for the transaction models (time-scaled there).
+    Unpenalized, the data are left as they are: the same MLE, bit for bit lifetimes' own fit.
+    """
+    scale = mean_spend if penalizer > 0 else 1.0
+    m = rows["monetary_value"].to_numpy() / scale
+    fitter = lt.GammaGammaFitter(penalizer_coef=penalizer).fit(
+        rows["frequency"].to_numpy(), m, weights=rows["weight"].to_numpy()
+    )
+    fitter.params_["v"] = fitter.params_["v"] * scale
+    fitter.data["monetary_value"] = rows["monetary_value"].to_numpy()
+    return fitter
+
+
+def _shrunk_mean_spend(x: np.ndarray, m: np.ndarray) -> dict[str, float]:
+    """The Gamma-Gamma fallback's settings: m̄ = Σ x m / Σ x over customers with usable spend, k."""
+    return {"population_mean": float((x @ m) / x.sum()), "prior_purchases": _SPEND_PRIOR_PURCHASES}
