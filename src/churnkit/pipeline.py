@@ -29,7 +29,7 @@ from churnkit.features.purchases import distinct_channels
 from churnkit.features.snapshots import months_not_learned, schedule
 from churnkit.models.baselines import RecencyBaseline
 from churnkit.models.boosting import ChurnClassifier, CLVRegressor
-from churnkit.models.btyd import BTYDModel
+from churnkit.models.btyd import BTYDModel, fit_btyd
 from churnkit.models.metrics import churn_metrics, clv_metrics
 from churnkit.models.reasons import top_reasons
 from churnkit.segments import BehaviourClusters, RFMScorer, recommended_actions
@@ -359,20 +359,6 @@ def btyd_columns(
         annual_discount_rate=settings["annual_discount_rate"],
     )
     return pred[cols].reset_index(drop=True).set_axis(features.index)
-
-
-@dataclass(frozen=True)
-class _BTYDFit:  # TEMPORARY until models.btyd.fit_btyd lands
-    model: BTYDModel | None
-    outcome: dict[str, Any]
-
-
-def fit_btyd(feats: pd.DataFrame, *, model: str, penalizer: float, spend_penalizer: float) -> _BTYDFit:
-    try:
-        m = BTYDModel(model, penalizer=penalizer, spend_penalizer=spend_penalizer).fit(feats)  # type: ignore[arg-type]
-        return _BTYDFit(m, {"model": model, "message": None})
-    except ModelError as e:
-        return _BTYDFit(None, {"model": None, "message": str(e)})
 
 
 def _feature_settings(cfg: Config, channels: list[str]) -> dict[str, Any]:
