@@ -237,3 +237,16 @@ def test_headline_numbers_quote_rates_against_the_base(tmp_path: Path):
     assert "no ranking can do better than 1.11×" in html
     assert '50.0%</div><div class="caption">churn rate in the safest 10% vs 90.0% overall' in html
     assert "scored the 20 customers in the base on that day; 90.0% of them made no purchase" in html
+
+
+def test_customer_group_metrics_are_folded_away(tmp_path: Path):
+    metrics = {"churn_auc": 0.9, "churn_auc_one_time": 0.8, "baseline_btyd_churn_auc_repeat": 0.7}
+    html = _render(tmp_path, metrics=metrics)
+    section = re.search(r'<section id="metrics">(.*?)</section>', html, re.S).group(1)
+    folded = re.findall(r'<details class="group">\s*<summary>([^<]*)</summary>(.*?)</details>', section, re.S)
+    assert [title for title, _ in folded] == [
+        "One-time buyers: the same measures for this group only",
+        "Repeat buyers: the same measures for this group only",
+    ]
+    assert "<code>churn_auc_one_time</code>" in folded[0][1]
+    assert "<code>churn_auc_one_time</code>" not in section.split('<details class="group">')[0]

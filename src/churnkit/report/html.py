@@ -220,6 +220,11 @@ def render_report(
     figures = []
     for name, path in images.items():
         heading, caption = _PLOT_TEXT.get(name, (humanise(name), ""))
+        if name == "segment_profile" and _profile_snapshot(summary):
+            caption += (
+                f" Measured at the latest labelled snapshot, {_profile_snapshot(summary)}; the table "
+                "of segment profiles also counts each segment in the base at the as-of date."
+            )
         figures.append(
             {
                 "name": name,
