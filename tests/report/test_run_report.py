@@ -1,4 +1,4 @@
-"""`write_run_report` on a run logged to a throw-away MLflow store: the campaign comes from its scores.csv."""
+"""`write_run_report` on a run logged to a throw-away MLflow store: the campaign comes from its scores.parquet."""
 
 from __future__ import annotations
 
@@ -50,8 +50,8 @@ def logged_run(tmp_path: Path, *, with_scores: bool = True) -> tuple[Config, str
         profile.to_csv(stage / "segment_profile.csv", index=False)
         mlflow.log_artifact(str(stage / "segment_profile.csv"))
         if with_scores:
-            scores.to_csv(stage / "scores.csv", index=False)
-            mlflow.log_artifact(str(stage / "scores.csv"))
+            scores.to_parquet(stage / "scores.parquet", index=False)
+            mlflow.log_artifact(str(stage / "scores.parquet"))
     return cfg, run.info.run_id, scores
 
 
