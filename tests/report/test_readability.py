@@ -250,3 +250,23 @@ def test_customer_group_metrics_are_folded_away(tmp_path: Path):
     ]
     assert "<code>churn_auc_one_time</code>" in folded[0][1]
     assert "<code>churn_auc_one_time</code>" not in section.split('<details class="group">')[0]
+
+
+def test_figures_follow_the_report_order_not_the_file_order(tmp_path: Path):
+    from matplotlib.figure import Figure
+
+    images = {}
+    for name in ("calibration", "clv_deciles", "cohorts", "extra", "gains"):  # as a folder listing sorts them
+        fig = Figure(figsize=(1, 1))
+        fig.add_subplot().plot([0, 1])
+        fig.savefig(tmp_path / f"{name}.png", format="png", dpi=30)
+        images[name] = tmp_path / f"{name}.png"
+    html = _render(tmp_path, images=images)
+    assert re.findall(r'<figure id="plot-(\w+)"', html) == [
+        "calibration",
+        "gains",
+        "clv_deciles",
+        "cohorts",
+        "extra",
+    ]
+    assert '<figure id="plot-cohorts" class=wide>' in html

@@ -38,7 +38,7 @@ from churnkit.report.metrics import (
     metrics_table,
     split_of,
 )
-from churnkit.report.plots import PALETTE, SERIES_LABELS
+from churnkit.report.plots import PALETTE, PLOT_NAMES, SERIES_LABELS
 from churnkit.report.sections import backtest_facts, campaign_view, data_summary, key_numbers, profile_table
 
 __all__ = [
@@ -218,7 +218,8 @@ def render_report(
     columns = [c for c in PREFIXES if c == "model" or table[c].notna().any()]
     metric_columns = [{"label": SERIES_LABELS[c], "colour": PALETTE[c]} for c in columns]
     figures = []
-    for name, path in images.items():
+    rank = {name: i for i, name in enumerate(PLOT_NAMES)}  # report order, whatever order the files came in
+    for name, path in sorted(images.items(), key=lambda item: rank.get(item[0], len(rank))):
         heading, caption = _PLOT_TEXT.get(name, (humanise(name), ""))
         if name == "segment_profile" and _profile_snapshot(summary):
             caption += (

@@ -286,7 +286,8 @@ def gains_plot(predictions: pd.DataFrame, path: str | Path, *, horizon_days: int
                 g,
                 lw=2.4 if key == "model" else 1.7,
                 color=PALETTE[key],
-                label=f"{SERIES_LABELS[key]} ({_pct(captured10)} of churners in top 10%)",
+                label=f"{SERIES_LABELS[key]} (top 10%: {_pct(captured10)} of churners, "
+                f"churn rate {_pct(lifts[key] * base_rate)})",
                 zorder=3 if key == "model" else 2,
             )
         ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="Customers contacted (highest churn probability first)")
