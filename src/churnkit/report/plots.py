@@ -287,7 +287,7 @@ def gains_plot(predictions: pd.DataFrame, path: str | Path, *, horizon_days: int
                 lw=2.4 if key == "model" else 1.7,
                 color=PALETTE[key],
                 label=f"{SERIES_LABELS[key]} (top 10%: {_pct(captured10)} of churners, "
-                f"churn rate {_pct(lifts[key] * base_rate)})",
+                f"{_pct(lifts[key] * base_rate)} churn)",
                 zorder=3 if key == "model" else 2,
             )
         ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="Customers contacted (highest churn probability first)")
@@ -307,9 +307,22 @@ def gains_plot(predictions: pd.DataFrame, path: str | Path, *, horizon_days: int
         )
         bar_ax.axvline(1.0, ls="--", lw=1.2, color=PALETTE["reference"])
         finite = [v for v in values if math.isfinite(v)]
-        top = max([1.0, *finite]) * 1.35
+        # The best any ranking can do: every customer in the top 10% a churner (1 / churn rate, at most 10×).
+        ceiling = min(1.0 / base_rate, 10.0) if 0 < base_rate < 1 else math.nan
+        top = max([1.0, *finite, ceiling if math.isfinite(ceiling) else 1.0]) * 1.35
         bar_ax.set_xlim(0, top)
         bar_ax.text(1.0, len(keys) - 0.45, " random = 1×", color="#666666", fontsize=9, va="bottom")
+        if math.isfinite(ceiling):
+            bar_ax.axvline(ceiling, ls=":", lw=1.4, color=PALETTE["accent"])
+            bar_ax.text(
+                ceiling,
+                -0.85,
+                f"best possible {ceiling:.2f}× ",
+                color=PALETTE["accent"],
+                fontsize=9,
+                va="bottom",
+                ha="right",
+            )
         for bar, v in zip(bars, values, strict=True):
             text = f"{v:.2f}×" if math.isfinite(v) else "n/a"
             bar_ax.text(
@@ -323,7 +336,7 @@ def gains_plot(predictions: pd.DataFrame, path: str | Path, *, horizon_days: int
         bar_ax.set_xlabel("× the overall churn rate")
         bar_ax.set_title("Lift at the top 10%", loc="left")
         bar_ax.grid(axis="y", visible=False)
-        bar_ax.set_ylim(-0.6, len(keys) - 0.1)
+        bar_ax.set_ylim(-0.9 if math.isfinite(ceiling) else -0.6, len(keys) - 0.1)
 
         fig.suptitle("Who to contact: churners found by targeting the riskiest customers first")
         _subtitle(
