@@ -270,3 +270,15 @@ def test_figures_follow_the_report_order_not_the_file_order(tmp_path: Path):
         "extra",
     ]
     assert '<figure id="plot-cohorts" class=wide>' in html
+
+
+def test_gains_plot_marks_the_best_possible_lift(monkeypatch, tmp_path: Path):
+    figures = _captured(monkeypatch)
+    churned = np.r_[np.ones(16), np.zeros(4)]  # 80% churn: no ranking beats 1 / 0.8 = 1.25×
+    predictions = pd.DataFrame({"churned": churned, "churn_probability": np.linspace(0.9, 0.1, 20)})
+    plots.gains_plot(predictions, tmp_path / "g.png")
+    bar_ax = figures[0].axes[1]
+    assert 1.25 in [line.get_xdata()[0] for line in bar_ax.get_lines()]
+    assert "best possible 1.25× " in [t.get_text() for t in bar_ax.texts]
+    legend = [t.get_text() for t in figures[0].axes[0].get_legend().get_texts()]
+    assert "Model (top 10%: 12% of churners, 100% churn)" in legend  # 2 of 16 churners; both churned
