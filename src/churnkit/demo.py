@@ -83,6 +83,7 @@ def run_demo(
         predictions=result.backtest.predictions,
         importance=result.model.feature_importance(),
         profile=result.model.clusters_.profile_,
+        cohorts=cohorts,
     )
     sources = {n: str(getattr(cfg.inputs, n).path) for n in data.names}
     info = log_training_run(result, cfg, data, sources=sources, plots=plots, models_dir=folder / "models")

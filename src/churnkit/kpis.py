@@ -262,9 +262,27 @@ def cohort_retention(
     return matrix.where(observed, pd.NA)
 
 
-def plot_cohort_heatmap(matrix: pd.DataFrame, path: str | Path, *, title: str | None = None) -> Path:
-    """Draw a cohort matrix (from :func:`cohort_retention`) as a heatmap PNG at ``path``; return the path."""
+_MAX_LABELLED = 60
+"""Cohorts and periods up to which every cell of the heatmap carries its value."""
+
+
+def _cohort_label(value: object, monthly: bool) -> str:
+    if isinstance(value, pd.Timestamp):
+        return f"{value:%Y-%m}" if monthly else f"{value:%Y-%m-%d}"
+    return str(value)
+
+
+def cohort_heatmap_figure(matrix: pd.DataFrame, *, title: str | None = None):  # -> matplotlib Figure
+    """The cohort matrix (from :func:`cohort_retention`) as a heatmap figure, every cell labelled.
+
+    Shares are written in percent in each cell and coloured over 0 to the largest value in the matrix
+    (100% with column 0, the cohort itself), on a square-root scale so the small later shares still
+    differ in colour; counts likewise over 0 to the largest count. Matrices with more than 60 cohorts or
+    periods are drawn without cell labels (they would not fit).
+    """
+    from matplotlib.colors import PowerNorm
     from matplotlib.figure import Figure  # no pyplot: no global state
+    from matplotlib.ticker import FixedLocator, PercentFormatter
 
     if matrix.empty:
         raise InputError("cohort matrix is empty: nothing to plot")
@@ -273,31 +291,53 @@ def plot_cohort_heatmap(matrix: pd.DataFrame, path: str | Path, *, title: str | 
     counts = all(pd.api.types.is_integer_dtype(dtype) for dtype in matrix.dtypes)
     is_share = not counts and bool(finite.size) and float(finite.min()) >= 0 and float(finite.max()) <= 1
     rows, cols = values.shape
-    fig = Figure(figsize=(min(4 + 0.55 * cols, 20), min(2 + 0.4 * rows, 16)), layout="constrained")
+    labelled = rows <= _MAX_LABELLED and cols <= _MAX_LABELLED
+    width = 3.2 + (0.46 if labelled else 0.2) * cols
+    height = 1.8 + (0.3 if labelled else 0.14) * rows
+    fig = Figure(figsize=(min(width, 30), min(height, 24)), layout="constrained")
     ax = fig.subplots()
-    # Column 0 is the whole cohort; scale colours to the later columns so their differences show.
-    later = values[:, 1:][np.isfinite(values[:, 1:])]
-    vmax = (
-        float(later.max())
-        if later.size and later.max() > 0
-        else (float(finite.max()) if finite.size else 1.0)
+    vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    norm = PowerNorm(gamma=0.5, vmin=0.0, vmax=vmax)
+    image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", aspect="auto", norm=norm)
+    # Below the cells, on the left: seen first even when a wide heatmap is shown in a scrolling box.
+    colorbar = fig.colorbar(
+        image, ax=ax, location="bottom", shrink=min(1.0, 9 / width), aspect=40, anchor=(0.0, 1.0), pad=0.02
     )
-    image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", aspect="auto", vmin=0, vmax=vmax)
-    colorbar = fig.colorbar(image, ax=ax, extend="max" if later.size else "neither")
-    colorbar.set_label("share of cohort purchasing" if is_share else "customers purchasing")
-    labels = [f"{c:%Y-%m-%d}" if isinstance(c, pd.Timestamp) else str(c) for c in matrix.index]
-    ax.set_yticks(range(rows), labels=labels if rows <= 40 else None)
-    ax.set_xticks(range(cols), labels=[str(c) for c in matrix.columns] if cols <= 40 else None)
-    ax.set_xlabel("periods since first purchase")
+    if is_share:
+        ticks = [t for t in (0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0) if t <= vmax]
+        colorbar.ax.xaxis.set_major_locator(FixedLocator(ticks))
+        colorbar.ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    colorbar.set_label("share of the cohort buying in the period" if is_share else "customers buying")
+    index = matrix.index
+    monthly = isinstance(index, pd.DatetimeIndex) and bool((index.day == 1).all())
+    labels = [_cohort_label(c, monthly) for c in index]
+    ax.set_yticks(range(rows), labels=labels if rows <= 40 or labelled else None)
+    ax.set_xticks(range(cols), labels=[str(c) for c in matrix.columns] if cols <= 40 or labelled else None)
+    ax.tick_params(labelsize=8, length=0)
+    ax.grid(False)
+    ax.set_xlabel("periods since first purchase (0 = the first purchase period)")
     ax.set_ylabel("cohort (first purchase period)")
-    ax.set_title(title or "Cohort retention")
-    if rows <= 24 and cols <= 24:
+    ax.set_title(title or "Cohort retention: share of each cohort buying again", loc="left")
+    if labelled:
+        size = 7.5 if max(rows, cols) <= 24 else 6.5
         for (i, j), value in np.ndenumerate(values):
             if np.isfinite(value):
-                text = f"{value:.0%}" if is_share else f"{value:.0f}"
-                color = "black" if image.norm(value) > 0.6 else "white"
-                ax.text(j, i, text, ha="center", va="center", fontsize=7, color=color)
+                text = f"{100 * value:.0f}%" if is_share else f"{value:,.0f}"
+                r, g, b, _ = image.cmap(norm(value))
+                dark = 0.2126 * r + 0.7152 * g + 0.0722 * b < 0.5
+                ax.text(
+                    j, i, text, ha="center", va="center", fontsize=size, color="white" if dark else "black"
+                )
+    return fig
+
+
+def plot_cohort_heatmap(matrix: pd.DataFrame, path: str | Path, *, title: str | None = None) -> Path:
+    """Draw a cohort matrix (from :func:`cohort_retention`) as a heatmap PNG at ``path``; return the path.
+
+    See :func:`cohort_heatmap_figure` for what is drawn.
+    """
+    fig = cohort_heatmap_figure(matrix, title=title)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, format="png", dpi=100)
+    fig.savefig(out, format="png", dpi=100, facecolor="white")
     return out

@@ -178,8 +178,8 @@ def test_report_contains_metrics_numbers_and_sections(tmp_path, images):
     for text in ("0.812", "2.50×", "1,234.57", "0.700", "1,900.00"):
         assert text in html
     assert "1.8×" not in html  # lift formatted with two decimals
-    # Key numbers in plain words, built from the metrics: lift 2.5 -> 25% of churners in the top 10%.
-    assert "the model finds 25% among its 10% riskiest customers" in html
+    # Key numbers in plain words, built from the metrics (no backtest predictions: no base rate to quote).
+    assert "riskiest made no purchase in the next 90 days 2.50 times as often" in html
     assert "in the next 90 days" in html
     assert "0123abcd" in html
     for section in (

@@ -144,14 +144,24 @@ def test_segment_profile_plot_with_missing_churn_rate_and_repeated_names(tmp_pat
     assert_png(segment_profile_plot(no_rates, tmp_path / "segments2.png"))
 
 
+def make_cohorts(n: int = 8) -> pd.DataFrame:
+    """A cohort share matrix: row i observed for n - i periods, 100% in period 0."""
+    rng = np.random.default_rng(3)
+    values = rng.uniform(0.0, 0.3, (n, n))
+    values[:, 0] = 1.0
+    values[np.add.outer(np.arange(n), np.arange(n)) >= n] = np.nan
+    return pd.DataFrame(values, index=pd.date_range("2024-01-01", periods=n, freq="MS"))
+
+
 def test_make_plots_names_and_order(tmp_path):
     paths = make_plots(
         tmp_path / "plots",
         predictions=make_predictions(),
         importance=make_importance(),
         profile=make_profile(),
+        cohorts=make_cohorts(),
     )
-    assert list(paths) == ["calibration", "gains", "importance", "clv_deciles", "segment_profile"]
+    assert list(paths) == ["calibration", "gains", "importance", "clv_deciles", "segment_profile", "cohorts"]
     assert list(paths) == list(plots.PLOT_NAMES)
     for name, path in paths.items():
         assert path == tmp_path / "plots" / f"{name}.png"

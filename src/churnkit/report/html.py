@@ -1,8 +1,9 @@
-"""The metric table and the self-contained HTML report of a training run.
+"""The self-contained HTML report of a training run, for the marketer and the data scientist.
 
 The report is one HTML file that opens anywhere, e-mail attachments included: images are embedded as
 base64 data URIs, the CSS is inline, and there is no script, web font or external link. A content
 security policy in the page forbids loading anything else. All text goes through jinja2's autoescape.
+The page is the template ``templates/report.html.j2`` (with ``report.css``), shipped as package data.
 """
 
 from __future__ import annotations
@@ -10,23 +11,35 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
-import json
 import math
-import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
-import numpy as np
 import pandas as pd
-import yaml
 
 import churnkit
 from churnkit.data.io import atomic_path
 from churnkit.errors import InputError
-from churnkit.report.plots import PALETTE, SERIES_LABELS
+from churnkit.report.campaign import campaign_summary
+from churnkit.report.formatting import config_text, fmt_cell, fmt_pct, humanise, prepare_table
+from churnkit.report.metrics import (
+    BASE_METRICS,
+    FLAG_COLUMN,
+    HIGHER_IS_BETTER,
+    METRIC_INFO,
+    PREFIXES,
+    SPLITS,
+    base_name,
+    format_metric,
+    is_missing,
+    metric_value,
+    metrics_table,
+    split_of,
+)
+from churnkit.report.plots import PALETTE, PLOT_NAMES, SERIES_LABELS
+from churnkit.report.sections import backtest_facts, campaign_view, data_summary, key_numbers, profile_table
 
 __all__ = [
     "BASE_METRICS",
@@ -34,90 +47,17 @@ __all__ = [
     "HIGHER_IS_BETTER",
     "METRIC_INFO",
     "SPLITS",
+    "TEMPLATE_DIR",
     "format_metric",
     "metrics_table",
     "render_report",
 ]
 
+TEMPLATE_DIR = Path(__file__).with_name("templates")
+"""Where ``report.html.j2`` and ``report.css`` live (package data)."""
 
-@dataclass(frozen=True)
-class MetricInfo:
-    """How to show one metric: display name, direction, number format and a one-line meaning."""
-
-    label: str
-    higher_is_better: bool
-    fmt: str
-    meaning: str
-
-
-METRIC_INFO: dict[str, MetricInfo] = {
-    "churn_auc": MetricInfo(
-        "Churn AUC",
-        True,
-        "{:.3f}",
-        "Chance a churner is ranked riskier than a non-churner (0.5 = coin flip).",
-    ),
-    "churn_pr_auc": MetricInfo(
-        "Churn PR-AUC", True, "{:.3f}", "Precision over all list sizes; a random list scores the churn rate."
-    ),
-    "churn_brier": MetricInfo(
-        "Churn Brier score",
-        False,
-        "{:.3f}",
-        "Mean squared gap between probability and outcome (0 = perfect).",
-    ),
-    "churn_logloss": MetricInfo(
-        "Churn log-loss", False, "{:.3f}", "Penalises probabilities that were confident and wrong."
-    ),
-    "churn_ece": MetricInfo(
-        "Calibration error (ECE)",
-        False,
-        "{:.3f}",
-        "Average gap between predicted and observed churn rate over 10 bins.",
-    ),
-    "churn_lift_top10": MetricInfo(
-        "Lift in top 10%",
-        True,
-        "{:.2f}×",
-        "Churn rate of the riskiest 10% ÷ overall churn rate (1 = random).",
-    ),
-    "clv_mae": MetricInfo(
-        "CLV mean absolute error", False, "{:,.2f}", "Average miss of predicted revenue per customer."
-    ),
-    "clv_rmse": MetricInfo(
-        "CLV root mean squared error", False, "{:,.2f}", "Like the MAE, but large misses weigh more."
-    ),
-    "clv_spearman": MetricInfo(
-        "CLV rank correlation",
-        True,
-        "{:.3f}",
-        "Spearman correlation of predicted and actual revenue (1 = same order).",
-    ),
-    "clv_gini_norm": MetricInfo(
-        "CLV normalised Gini",
-        True,
-        "{:.3f}",
-        "How well the ranking puts revenue at the top, relative to a perfect ranking (0 = random).",
-    ),
-}
-"""Display name, direction, format and meaning of each DESIGN.md metric (without prefix)."""
-
-BASE_METRICS: tuple[str, ...] = tuple(METRIC_INFO)
-"""The ten metric names, in table order."""
-
-HIGHER_IS_BETTER: dict[str, bool] = {name: info.higher_is_better for name, info in METRIC_INFO.items()}
-
-SPLITS: dict[str, str] = {"": "All customers", "_one_time": "One-time buyers", "_repeat": "Repeat buyers"}
-"""Metric-name suffix of each customer group, and its display name."""
-
-_PREFIXES: dict[str, str] = {
-    "model": "",
-    "baseline_recency": "baseline_recency_",
-    "baseline_btyd": "baseline_btyd_",
-}
-FLAG_COLUMN = "better_than_baseline"
-
-_MAX_TABLE_ROWS = 50
+_WIDE_FIGURES = ("cohorts",)
+"""Figures shown at their own size in a sideways-scrolling box (their cells carry numbers)."""
 
 _PLOT_TEXT: dict[str, tuple[str, str]] = {
     "calibration": (
@@ -146,172 +86,25 @@ _PLOT_TEXT: dict[str, tuple[str, str]] = {
         "Behavioural segments",
         "Each segment's share of customers, its churn rate and its share of revenue.",
     ),
+    "cohorts": (
+        "Cohort retention",
+        "Each row is a cohort: the customers whose first purchase fell in that period. Each cell is the share of "
+        "the cohort that bought again n periods later (column 0, the first period, is 100%). Colours run from "
+        "0% to the largest value on a square-root scale, so small shares still differ; scroll sideways when it is wide.",
+    ),
 }
 
-_PERCENT_COLUMNS = ("share", "rate", "pct", "probability")
-_IN_SENTENCE = {"baseline_recency": "recency", "baseline_btyd": "BG/NBD"}
 
-
-# --------------------------------------------------------------------------------------------- metric table
-
-
-def _to_float(key: str, value: Any) -> float:
-    if value is None:
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError) as e:
-        raise InputError(f"metric {key} is not a number: {value!r}") from e
-
-
-def _better(model: float, baselines: list[float], higher: bool) -> bool | None:
-    known = [b for b in baselines if math.isfinite(b)]
-    if not math.isfinite(model) or not known:
-        return None
-    return model > max(known) if higher else model < min(known)
-
-
-def metrics_table(metrics: Mapping[str, float]) -> pd.DataFrame:
-    """Model vs baselines, one row per metric: index ``metric``, columns model, baseline_recency, baseline_btyd.
-
-    Rows are the ten DESIGN.md metric names, then the same names with ``_one_time`` / ``_repeat`` for each
-    customer group that has at least one value. Missing values are NaN. ``better_than_baseline`` (nullable
-    boolean) is True when the model strictly beats the best available baseline (higher is better for
-    AUC, PR-AUC, lift, Spearman and Gini; lower for Brier, log-loss, ECE, MAE and RMSE), NA when the
-    model or every baseline is missing. Other keys in ``metrics`` are ignored.
-    """
-    rows: list[str] = []
-    for suffix in SPLITS:
-        names = [name + suffix for name in BASE_METRICS]
-        present = any(prefix + name in metrics for name in names for prefix in _PREFIXES.values())
-        if suffix == "" or present:
-            rows.extend(names)
-    data = {
-        column: [_to_float(prefix + row, metrics.get(prefix + row)) for row in rows]
-        for column, prefix in _PREFIXES.items()
-    }
-    table = pd.DataFrame(data, index=pd.Index(rows, name="metric"), dtype="float64")
-    flags = [
-        _better(model, [rec, btyd], HIGHER_IS_BETTER[_base_name(row)])
-        for row, model, rec, btyd in zip(
-            rows, data["model"], data["baseline_recency"], data["baseline_btyd"], strict=True
-        )
-    ]
-    table[FLAG_COLUMN] = pd.array(flags, dtype="boolean")
-    return table
-
-
-def _base_name(row: str) -> str:
+def _split_sentence(metrics: Mapping[str, float]) -> str | None:
+    parts = []
     for suffix in ("_one_time", "_repeat"):
-        if row.endswith(suffix):
-            return row[: -len(suffix)]
-    return row
+        value = metric_value(metrics, "churn_auc" + suffix)
+        if math.isfinite(value):
+            parts.append(f"{SPLITS[suffix].lower()} {value:.3f}")
+    if not parts:
+        return None
+    return "Churn AUC by customer group: " + ", ".join(parts) + "."
 
-
-def _split_of(row: str) -> str:
-    return next((s for s in ("_one_time", "_repeat") if row.endswith(s)), "")
-
-
-# --------------------------------------------------------------------------------------------- formatting
-
-
-def _is_missing(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float | np.floating) and math.isnan(value)
-
-
-def format_metric(name: str, value: float) -> str:
-    """A metric value as shown in the report; '—' when missing."""
-    if _is_missing(value) or not math.isfinite(value):
-        return "—"
-    text = METRIC_INFO[_base_name(name)].fmt.format(value)
-    return text[1:] if text.startswith("-") and not any(c in "123456789" for c in text) else text
-
-
-def _fmt_number(value: float) -> str:
-    if not math.isfinite(value):
-        return "—"
-    if float(value).is_integer() and abs(value) < 1e15:
-        return f"{int(value):,}"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 1:
-        return f"{value:,.2f}"
-    return f"{value:.3f}"
-
-
-def _fmt_cell(value: Any, column: str) -> str:
-    if _is_missing(value):
-        return "—"
-    if isinstance(value, bool | np.bool_):
-        return "yes" if value else "no"
-    if isinstance(value, numbers.Integral):
-        return f"{int(value):,}"
-    if isinstance(value, numbers.Real):
-        value = float(value)
-        if any(word in column.lower() for word in _PERCENT_COLUMNS) and -1.0 <= value <= 1.0:
-            return f"{100 * value:.1f}%"
-        return _fmt_number(value)
-    if isinstance(value, pd.Timestamp | dt.datetime):
-        stamp = pd.Timestamp(value)
-        return stamp.date().isoformat() if stamp == stamp.normalize() else stamp.isoformat(sep=" ")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value)
-    return str(value)
-
-
-def _humanise(key: str) -> str:
-    text = str(key).replace("_", " ").strip()
-    return text[:1].upper() + text[1:]
-
-
-@dataclass(frozen=True)
-class _Table:
-    title: str
-    columns: list[str]
-    numeric: list[bool]
-    rows: list[list[str]]
-    total_rows: int
-
-
-def _prepare_table(key: str, frame: pd.DataFrame) -> _Table:
-    if not isinstance(frame, pd.DataFrame):
-        raise InputError(f"table {key!r} must be a pandas DataFrame, got {type(frame).__name__}")
-    shown = frame.head(_MAX_TABLE_ROWS)
-    if not isinstance(shown.index, pd.RangeIndex):
-        shown = shown.reset_index()
-    columns = [str(c) for c in shown.columns]
-    numeric = [
-        pd.api.types.is_numeric_dtype(shown[c]) and not pd.api.types.is_bool_dtype(shown[c])
-        for c in shown.columns
-    ]
-    rows = [
-        [_fmt_cell(value, column) for value, column in zip(record, columns, strict=True)]
-        for record in shown.itertuples(index=False, name=None)
-    ]
-    return _Table(_humanise(key), [_humanise(c) for c in columns], numeric, rows, len(frame))
-
-
-def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    for key, value in mapping.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.extend(_flatten(value, prefix=f"{name}."))
-        else:
-            out.append((name, value))
-    return out
-
-
-def _config_text(config: Mapping[str, Any]) -> str:
-    plain = json.loads(json.dumps(config, default=str))
-    return yaml.safe_dump(plain, sort_keys=False, default_flow_style=False, allow_unicode=True).rstrip()
-
-
-# --------------------------------------------------------------------------------------------- images
 
 _MAGIC = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 
@@ -327,305 +120,26 @@ def _data_uri(name: str, path: str | Path) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-# --------------------------------------------------------------------------------------------- key numbers
-
-
-@dataclass(frozen=True)
-class _KeyNumber:
-    value: str
-    caption: str
-    detail: str
-
-
-def _baseline_text(metrics: Mapping[str, float], name: str, fmt: Any) -> str:
-    parts = []
-    for column in ("baseline_recency", "baseline_btyd"):
-        value = _to_float(name, metrics.get(_PREFIXES[column] + name))
-        if math.isfinite(value):
-            parts.append(f"{_IN_SENTENCE[column]} {fmt(value)}")
-    return f" Baselines: {', '.join(parts)}." if parts else ""
-
-
-def _key_numbers(metrics: Mapping[str, float], table: pd.DataFrame, horizon: str) -> list[_KeyNumber]:
-    """Plain-language headline numbers, each only when its metric is known."""
-
-    def get(name: str) -> float:
-        value = _to_float(name, metrics.get(name))
-        return value if math.isfinite(value) else math.nan
-
-    out: list[_KeyNumber] = []
-    lift = get("churn_lift_top10")
-    if math.isfinite(lift):
-        share = min(lift * 0.10, 1.0)
-        out.append(
-            _KeyNumber(
-                f"{100 * share:.0f}%",
-                f"of the customers who stopped buying in {horizon} are in the model's top 10%",
-                f"Of the customers who made no purchase in {horizon}, the model finds {100 * share:.0f}% "
-                f"among its 10% riskiest customers: {lift:.1f} times what a random 10% would hold."
-                + _baseline_text(metrics, "churn_lift_top10", lambda v: f"{10 * v:.0f}%"),
-            )
-        )
-    auc = get("churn_auc")
-    if math.isfinite(auc):
-        out.append(
-            _KeyNumber(
-                f"{100 * auc:.0f}%",
-                "of the time a churner is ranked riskier than a loyal customer",
-                f"Given one customer who churned and one who kept buying, the model ranks the churner as riskier "
-                f"{100 * auc:.0f}% of the time; a coin flip would manage 50% (AUC {auc:.3f})."
-                + _baseline_text(metrics, "churn_auc", lambda v: f"{100 * v:.0f}%"),
-            )
-        )
-    ece = get("churn_ece")
-    if math.isfinite(ece):
-        reading = (
-            "so a predicted 30% means about 30% of such customers churn"
-            if ece <= 0.05
-            else "so use the scores to rank customers rather than as exact odds"
-        )
-        out.append(
-            _KeyNumber(
-                f"{100 * ece:.1f} pts",
-                "average gap between predicted and observed churn rates",
-                f"The churn probabilities are off by {100 * ece:.1f} percentage points on average, {reading}."
-                + _baseline_text(metrics, "churn_ece", lambda v: f"{100 * v:.1f} pts"),
-            )
-        )
-    mae = get("clv_mae")
-    if math.isfinite(mae):
-        out.append(
-            _KeyNumber(
-                f"{mae:,.2f}",
-                f"average miss of predicted revenue per customer over {horizon}",
-                f"Predicted revenue over {horizon} misses the actual by {mae:,.2f} per customer on average."
-                + _baseline_text(metrics, "clv_mae", lambda v: f"{v:,.2f}"),
-            )
-        )
-    flags = table.loc[list(BASE_METRICS), FLAG_COLUMN].dropna()
-    if len(flags):
-        wins = int(flags.sum())
-        out.append(
-            _KeyNumber(
-                f"{wins} of {len(flags)}",
-                "measures where the model beats the best baseline",
-                f"The model beats the best baseline on {wins} of the {len(flags)} measures that could be compared.",
-            )
-        )
-    return out
-
-
-def _split_sentence(metrics: Mapping[str, float]) -> str | None:
-    parts = []
-    for suffix in ("_one_time", "_repeat"):
-        value = _to_float("churn_auc" + suffix, metrics.get("churn_auc" + suffix))
-        if math.isfinite(value):
-            parts.append(f"{SPLITS[suffix].lower()} {value:.3f}")
-    if not parts:
-        return None
-    return "Churn AUC by customer group: " + ", ".join(parts) + "."
-
-
-# --------------------------------------------------------------------------------------------- template
-
-_TEMPLATE = """\
-<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
-<meta name="generator" content="churnkit {{ version }}">
-<title>{{ title }}</title>
-<style>
-  :root { --ink: #1f2933; --muted: #616e7c; --line: #e4e7eb; --soft: #f5f7fa; --model: #0072B2;
-          --good: #1a7f37; --bad: #b42318; }
-  * { box-sizing: border-box; }
-  body { margin: 0; background: #eef1f4; color: var(--ink);
-         font: 15px/1.5 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
-  main { max-width: 1080px; margin: 24px auto; background: #fff; padding: 32px 40px 40px;
-         border-radius: 10px; box-shadow: 0 1px 3px rgba(0,0,0,.08); }
-  header { border-bottom: 3px solid var(--model); padding-bottom: 14px; margin-bottom: 8px; }
-  h1 { font-size: 28px; margin: 0 0 6px; letter-spacing: -.01em; }
-  h2 { font-size: 20px; margin: 36px 0 10px; padding-bottom: 6px; border-bottom: 1px solid var(--line); }
-  h3 { font-size: 16px; margin: 24px 0 6px; }
-  .meta { color: var(--muted); font-size: 14px; margin: 0; }
-  .meta span + span::before { content: "·"; margin: 0 8px; color: #9aa5b1; }
-  code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12.5px; }
-  .cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 16px 0 8px; }
-  .card { flex: 1 1 180px; background: var(--soft); border-left: 4px solid var(--model);
-          border-radius: 6px; padding: 12px 14px; }
-  .card .value { font-size: 26px; font-weight: 700; color: var(--model); line-height: 1.2; }
-  .card .caption { font-size: 13px; color: var(--muted); }
-  ul.plain { padding-left: 20px; margin: 8px 0; }
-  ul.plain li { margin: 4px 0; }
-  table { border-collapse: collapse; width: 100%; font-size: 13.5px; margin: 8px 0; }
-  th, td { padding: 6px 10px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: top; }
-  th { background: var(--soft); font-weight: 600; white-space: nowrap; }
-  td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-  tbody tr:nth-child(even) td { background: #fbfcfd; }
-  tr.group td { background: #e9eef5 !important; font-weight: 700; color: #334e68; }
-  td.best { font-weight: 700; }
-  .meaning { color: var(--muted); font-size: 12.5px; }
-  .name code { color: var(--muted); font-size: 11.5px; }
-  .mark { font-weight: 700; white-space: nowrap; }
-  .mark.yes { color: var(--good); } .mark.no { color: var(--bad); } .mark.na { color: #9aa5b1; }
-  .swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 5px; }
-  .scroll { overflow-x: auto; }
-  figure { margin: 24px 0; }
-  figure img { display: block; max-width: 100%; height: auto; margin: 8px auto;
-               border: 1px solid var(--line); border-radius: 6px; }
-  figcaption { color: var(--muted); font-size: 13.5px; max-width: 820px; }
-  figcaption strong { color: var(--ink); font-size: 15px; display: block; margin-bottom: 2px; }
-  .note { color: var(--muted); font-size: 12.5px; }
-  details { background: var(--soft); border-radius: 6px; padding: 10px 14px; }
-  summary { cursor: pointer; font-weight: 600; }
-  pre { white-space: pre-wrap; word-break: break-word; margin: 10px 0 0; }
-  footer { margin-top: 36px; color: #9aa5b1; font-size: 12px; text-align: center; }
-  @media (max-width: 700px) { main { padding: 20px 16px; margin: 0; border-radius: 0; } }
-  @media print { body { background: #fff; } main { box-shadow: none; margin: 0; max-width: none; }
-                 figure { break-inside: avoid; } }
-</style>
-</head>
-<body>
-<main>
-<header>
-  <h1>{{ title }}</h1>
-  <p class="meta">
-    <span>Generated {{ generated }}</span>
-    {% for label, value in header_facts %}<span>{{ label }}: {{ value }}</span>{% endfor %}
-  </p>
-</header>
-
-{% if key_numbers %}
-<section id="key-numbers">
-  <h2>Key numbers</h2>
-  <div class="cards">
-    {% for k in key_numbers %}
-    <div class="card"><div class="value">{{ k.value }}</div><div class="caption">{{ k.caption }}</div></div>
-    {% endfor %}
-  </div>
-  <ul class="plain">
-    {% for k in key_numbers %}<li>{{ k.detail }}</li>{% endfor %}
-    {% if split_sentence %}<li>{{ split_sentence }}</li>{% endif %}
-  </ul>
-</section>
-{% endif %}
-
-<section id="metrics">
-  <h2>Model vs baselines</h2>
-  <p class="note">Measured on a held-out period the model never saw (a time-based backtest).
-    ✓ marks a metric where the model beats the best baseline; the better value in each row is in bold.</p>
-  <div class="scroll">
-  <table class="metrics">
-    <thead><tr>
-      <th>Metric</th><th>What it means</th>
-      {% for col in metric_columns %}<th class="num"><span class="swatch" style="background: {{ col.colour }}"></span>{{ col.label }}</th>{% endfor %}
-      <th>Beats baselines</th>
-    </tr></thead>
-    <tbody>
-    {% for group in metric_groups %}
-      {% if metric_groups | length > 1 %}<tr class="group"><td colspan="{{ metric_columns | length + 3 }}">{{ group.title }}</td></tr>{% endif %}
-      {% for row in group.rows %}
-      <tr>
-        <td class="name">{{ row.label }}<br><code>{{ row.name }}</code></td>
-        <td class="meaning">{{ row.meaning }} <em>{{ "Higher" if row.higher else "Lower" }} is better.</em></td>
-        {% for cell in row.cells %}<td class="num{{ ' best' if cell.best else '' }}">{{ cell.text }}</td>{% endfor %}
-        <td><span class="mark {{ row.flag_class }}">{{ row.flag_text }}</span></td>
-      </tr>
-      {% endfor %}
-    {% endfor %}
-    </tbody>
-  </table>
-  </div>
-</section>
-
-{% if figures %}
-<section id="plots">
-  <h2>Plots</h2>
-  {% for fig in figures %}
-  <figure id="plot-{{ fig.name }}">
-    <figcaption><strong>{{ fig.title }}</strong>{{ fig.caption }}</figcaption>
-    <img src="{{ fig.uri }}" alt="{{ fig.title }}">
-  </figure>
-  {% endfor %}
-</section>
-{% endif %}
-
-{% for table in tables %}
-<section class="table">
-  <h2>{{ table.title }}</h2>
-  <div class="scroll">
-  <table>
-    <thead><tr>{% for col in table.columns %}<th{{ ' class=num' | safe if table.numeric[loop.index0] else '' }}>{{ col }}</th>{% endfor %}</tr></thead>
-    <tbody>
-    {% for row in table.rows %}
-      <tr>{% for cell in row %}<td{{ ' class=num' | safe if table.numeric[loop.index0] else '' }}>{{ cell }}</td>{% endfor %}</tr>
-    {% endfor %}
-    </tbody>
-  </table>
-  </div>
-  {% if table.total_rows > table.rows | length %}<p class="note">Showing the first {{ table.rows | length }} of {{ "{:,}".format(table.total_rows) }} rows.</p>{% endif %}
-</section>
-{% endfor %}
-
-{% if summary_rows %}
-<section id="data-summary">
-  <h2>Data summary</h2>
-  <table>
-    <tbody>
-    {% for label, value in summary_rows %}<tr><th>{{ label }}</th><td>{{ value }}</td></tr>{% endfor %}
-    </tbody>
-  </table>
-</section>
-{% endif %}
-
-{% if notes %}
-<section id="notes">
-  <h2>Notes</h2>
-  <ul class="plain">{% for note in notes %}<li>{{ note }}</li>{% endfor %}</ul>
-</section>
-{% endif %}
-
-{% if config_text %}
-<section id="configuration">
-  <h2>Configuration</h2>
-  <details>
-    <summary>Settings used for this run</summary>
-    <pre>{{ config_text }}</pre>
-  </details>
-</section>
-{% endif %}
-
-<footer>churnkit {{ version }}</footer>
-</main>
-</body>
-</html>
-"""
-
-
 @functools.cache
 def _template() -> jinja2.Template:
     env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    return env.from_string(_TEMPLATE)
-
-
-# --------------------------------------------------------------------------------------------- report
+    return env.get_template("report.html.j2")
 
 
 def _metric_groups(table: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for name, row in table.iterrows():
-        base = _base_name(str(name))
+        base = base_name(str(name))
         info = METRIC_INFO[base]
         values = [float(row[c]) for c in columns]
-        if _split_of(str(name)) and not any(math.isfinite(v) for v in values):
+        if split_of(str(name)) and not any(math.isfinite(v) for v in values):
             continue  # a group's metric that was not computed (e.g. CLV per group): leave the row out
         finite = [v for v in values if math.isfinite(v)]
         best = (max(finite) if info.higher_is_better else min(finite)) if len(finite) > 1 else None
@@ -633,7 +147,7 @@ def _metric_groups(table: pd.DataFrame, columns: list[str]) -> list[dict[str, An
         flag_class, flag_text = (
             ("na", "—") if flag is pd.NA else (("yes", "✓ yes") if flag else ("no", "✗ no"))
         )
-        groups.setdefault(_split_of(str(name)), []).append(
+        groups.setdefault(split_of(str(name)), []).append(
             {
                 "name": str(name),
                 "label": info.label,
@@ -649,6 +163,12 @@ def _metric_groups(table: pd.DataFrame, columns: list[str]) -> list[dict[str, An
     return [{"title": SPLITS[suffix], "rows": rows} for suffix, rows in groups.items()]
 
 
+def _profile_snapshot(summary: Mapping[str, Any]) -> str:
+    """The snapshot the segment profiles were fitted on: the latest labelled one of the final model."""
+    dates = [str(d) for d in summary.get("final_as_ofs") or summary.get("train_as_ofs") or []]
+    return max(dates) if dates else str(summary.get("test_as_of") or "")
+
+
 def render_report(
     out: str | Path,
     *,
@@ -659,14 +179,26 @@ def render_report(
     summary: Mapping[str, Any] | None = None,
     config: Mapping[str, Any] | None = None,
     notes: Sequence[str] | None = None,
+    profile: pd.DataFrame | None = None,
+    scores: pd.DataFrame | None = None,
+    predictions: pd.DataFrame | None = None,
+    budget: float | None = None,
+    cost_per_contact: float | None = None,
+    save_rate: float | None = None,
 ) -> Path:
     """Write the run's report as one self-contained HTML file at ``out`` (atomically) and return its path.
 
-    Sections: header (title, date, run id / as-of / horizon from ``summary``), key numbers in plain words,
-    the model-vs-baselines metric table, the ``images`` (PNG or JPEG files, embedded; names from
-    :func:`~churnkit.report.plots.make_plots` get a title and a how-to-read caption), each of ``tables``
-    (first 50 rows), the data ``summary``, ``notes`` and the ``config`` in a collapsible block.
-    A missing or non-image file raises :class:`~churnkit.errors.InputError` before anything is written.
+    Sections: header (title, date, run id / as-of / horizon from ``summary``); key numbers in plain words
+    (with the backtest ``predictions``: churn rates of the riskiest and safest 10% against the base rate);
+    the campaign (from ``scores``, the score table of the base at the as-of date: customers, expected
+    churners and value at stake per recommended action and risk tier, and the pick of
+    :func:`~churnkit.targeting.select_customers` for ``budget`` and ``cost_per_contact``); the
+    model-vs-baselines metric table; the ``images`` (PNG or JPEG files, embedded; names from
+    :func:`~churnkit.report.plots.make_plots` get a title and a how-to-read caption); the segment
+    ``profile`` (one column per segment, with the segment sizes at the as-of date from ``scores``);
+    each of ``tables`` (first 50 rows); the data ``summary`` as a definition list; ``notes``; the
+    ``config`` in a collapsible block. A missing or non-image file raises
+    :class:`~churnkit.errors.InputError` before anything is written.
     """
     summary = dict(summary or {})
     config = dict(config or {})
@@ -676,39 +208,81 @@ def render_report(
     horizon = f"the next {horizon_days} days" if horizon_days else "the backtest horizon"
 
     header_facts = [
-        (label, _fmt_cell(summary[key], key) if key != "horizon_days" else f"{summary[key]} days")
+        (label, fmt_cell(summary[key], key) if key != "horizon_days" else f"{summary[key]} days")
         for key, label in (("run_id", "Run"), ("as_of", "As of"), ("horizon_days", "Horizon"))
-        if key in summary and not _is_missing(summary[key])
+        if key in summary and not is_missing(summary[key])
     ]
     if "horizon_days" not in summary and horizon_days:
         header_facts.append(("Horizon", f"{horizon_days} days"))
 
-    columns = [c for c in _PREFIXES if c == "model" or table[c].notna().any()]
+    columns = [c for c in PREFIXES if c == "model" or table[c].notna().any()]
     metric_columns = [{"label": SERIES_LABELS[c], "colour": PALETTE[c]} for c in columns]
     figures = []
-    for name, path in images.items():
-        heading, caption = _PLOT_TEXT.get(name, (_humanise(name), ""))
-        figures.append({"name": name, "title": heading, "caption": caption, "uri": _data_uri(name, path)})
+    rank = {name: i for i, name in enumerate(PLOT_NAMES)}  # report order, whatever order the files came in
+    for name, path in sorted(images.items(), key=lambda item: rank.get(item[0], len(rank))):
+        heading, caption = _PLOT_TEXT.get(name, (humanise(name), ""))
+        if name == "segment_profile" and _profile_snapshot(summary):
+            caption += (
+                f" Measured at the latest labelled snapshot, {_profile_snapshot(summary)}; the table "
+                "of segment profiles also counts each segment in the base at the as-of date."
+            )
+        figures.append(
+            {
+                "name": name,
+                "title": heading,
+                "caption": caption,
+                "uri": _data_uri(name, path),
+                "wide": name in _WIDE_FIGURES,
+            }
+        )
 
-    summary_rows = [
-        (_humanise(key), _fmt_cell(value, key))
-        for key, value in _flatten(summary)
-        if key not in ("run_id", "as_of", "horizon_days")
-    ]
+    facts = backtest_facts(predictions)
+    intro = ""
+    if "base_rate" in facts:
+        when = f" snapshot {summary['test_as_of']}" if summary.get("test_as_of") else ""
+        intro = (
+            f"Backtest{when}: the model was trained on earlier data and scored the {facts['n']:,.0f} customers "
+            f"in the base on that day; {fmt_pct(facts['base_rate'])} of them made no purchase in {horizon}."
+        )
+    as_of = str(summary.get("as_of") or "the as-of date")
+    campaign = None
+    if scores is not None:
+        campaign = campaign_view(
+            campaign_summary(scores, budget=budget, cost_per_contact=cost_per_contact),
+            as_of=as_of,
+            horizon=horizon,
+            save_rate=save_rate,
+        )
+        campaign["intro"] = (
+            f"The scored customer base at the as-of date {as_of}: every customer with a purchase before that day, "
+            f"with the churn probability and predicted revenue for {horizon}."
+        )
+    profile_view = None
+    if profile is not None and not profile.empty:
+        profile_view = profile_table(
+            profile, scores=scores, snapshot=_profile_snapshot(summary), as_of=str(summary.get("as_of") or "")
+        )
+    summary_facts, load_table = data_summary(
+        {k: v for k, v in summary.items() if k != "run_id"}, horizon_days=horizon_days
+    )
     html = _template().render(
         title=title,
         version=churnkit.__version__,
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         header_facts=header_facts,
-        key_numbers=_key_numbers(metrics, table, horizon),
+        backtest_intro=intro,
+        key_numbers=key_numbers(metrics, table, horizon, facts),
         split_sentence=_split_sentence(metrics),
+        campaign=campaign,
         metric_columns=metric_columns,
         metric_groups=_metric_groups(table, columns),
         figures=figures,
-        tables=[_prepare_table(key, frame) for key, frame in (tables or {}).items()],
-        summary_rows=summary_rows,
+        profile=profile_view,
+        tables=[prepare_table(key, frame) for key, frame in (tables or {}).items()],
+        summary_facts=summary_facts,
+        load_table=load_table,
         notes=[str(n) for n in (notes or [])],
-        config_text=_config_text(config) if config else "",
+        config_text=config_text(config) if config else "",
     )
     out = Path(out)
     with atomic_path(out) as tmp:

@@ -23,6 +23,7 @@ from matplotlib.ticker import PercentFormatter, StrMethodFormatter
 from churnkit.data.io import atomic_path
 from churnkit.errors import InputError
 from churnkit.models.metrics import expected_calibration_error, lift_at
+from churnkit.report.labels import feature_label
 
 __all__ = [
     "PALETTE",
@@ -36,7 +37,14 @@ __all__ = [
     "segment_profile_plot",
 ]
 
-PLOT_NAMES: tuple[str, ...] = ("calibration", "gains", "importance", "clv_deciles", "segment_profile")
+PLOT_NAMES: tuple[str, ...] = (
+    "calibration",
+    "gains",
+    "importance",
+    "clv_deciles",
+    "segment_profile",
+    "cohorts",
+)
 """Keys of :func:`make_plots` (and file stems of the PNGs), in report order."""
 
 SERIES_LABELS: dict[str, str] = {
@@ -278,7 +286,8 @@ def gains_plot(predictions: pd.DataFrame, path: str | Path, *, horizon_days: int
                 g,
                 lw=2.4 if key == "model" else 1.7,
                 color=PALETTE[key],
-                label=f"{SERIES_LABELS[key]} ({_pct(captured10)} of churners in top 10%)",
+                label=f"{SERIES_LABELS[key]} (top 10%: {_pct(captured10)} of churners, "
+                f"{_pct(lifts[key] * base_rate)} churn)",
                 zorder=3 if key == "model" else 2,
             )
         ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="Customers contacted (highest churn probability first)")
@@ -298,9 +307,22 @@ def gains_plot(predictions: pd.DataFrame, path: str | Path, *, horizon_days: int
         )
         bar_ax.axvline(1.0, ls="--", lw=1.2, color=PALETTE["reference"])
         finite = [v for v in values if math.isfinite(v)]
-        top = max([1.0, *finite]) * 1.35
+        # The best any ranking can do: every customer in the top 10% a churner (1 / churn rate, at most 10×).
+        ceiling = min(1.0 / base_rate, 10.0) if 0 < base_rate < 1 else math.nan
+        top = max([1.0, *finite, ceiling if math.isfinite(ceiling) else 1.0]) * 1.35
         bar_ax.set_xlim(0, top)
         bar_ax.text(1.0, len(keys) - 0.45, " random = 1×", color="#666666", fontsize=9, va="bottom")
+        if math.isfinite(ceiling):
+            bar_ax.axvline(ceiling, ls=":", lw=1.4, color=PALETTE["accent"])
+            bar_ax.text(
+                ceiling,
+                -0.85,
+                f"best possible {ceiling:.2f}× ",
+                color=PALETTE["accent"],
+                fontsize=9,
+                va="bottom",
+                ha="right",
+            )
         for bar, v in zip(bars, values, strict=True):
             text = f"{v:.2f}×" if math.isfinite(v) else "n/a"
             bar_ax.text(
@@ -314,7 +336,7 @@ def gains_plot(predictions: pd.DataFrame, path: str | Path, *, horizon_days: int
         bar_ax.set_xlabel("× the overall churn rate")
         bar_ax.set_title("Lift at the top 10%", loc="left")
         bar_ax.grid(axis="y", visible=False)
-        bar_ax.set_ylim(-0.6, len(keys) - 0.1)
+        bar_ax.set_ylim(-0.9 if math.isfinite(ceiling) else -0.6, len(keys) - 0.1)
 
         fig.suptitle("Who to contact: churners found by targeting the riskiest customers first")
         _subtitle(
@@ -325,7 +347,10 @@ def gains_plot(predictions: pd.DataFrame, path: str | Path, *, horizon_days: int
 
 
 def importance_plot(importance: pd.DataFrame, path: str | Path, *, top: int = 20) -> Path:
-    """Horizontal bars of the ``top`` features by LightGBM gain, as a share of the total gain."""
+    """Horizontal bars of the ``top`` features by LightGBM gain, as a share of the total gain.
+
+    Bars carry the readable feature names of :func:`~churnkit.report.labels.feature_label`.
+    """
     if top < 1:
         raise InputError(f"top must be at least 1, got {top}")
     frame = _check_frame(importance, "importance", ("feature", "importance"))
@@ -337,9 +362,9 @@ def importance_plot(importance: pd.DataFrame, path: str | Path, *, top: int = 20
     table = table.iloc[::-1]  # largest at the top of the chart
     n = len(table)
     with _style():
-        fig = Figure(figsize=(8.5, 1.6 + 0.32 * n), layout="constrained")
+        fig = Figure(figsize=(9.0, 1.6 + 0.32 * n), layout="constrained")
         ax = fig.add_subplot()
-        labels = [textwrap.shorten(f, width=42, placeholder="…") for f in table["feature"]]
+        labels = [textwrap.shorten(feature_label(f), width=48, placeholder="…") for f in table["feature"]]
         bars = ax.barh(labels, table["share"], color=PALETTE["model"], height=0.7)
         xmax = float(table["share"].max()) if n else 0.0
         ax.set_xlim(0, max(xmax * 1.18, 0.01))
@@ -356,7 +381,8 @@ def importance_plot(importance: pd.DataFrame, path: str | Path, *, top: int = 20
         ax.xaxis.set_major_formatter(PercentFormatter(1.0))
         ax.set_xlabel("Share of total LightGBM gain")
         shown = f"top {n} of {len(frame)}" if len(frame) > n else f"all {n}"
-        ax.set_title(f"Feature importance: what drives the model ({shown} features)", loc="left")
+        # A figure title, not an axes title: long feature names take the left of the figure.
+        fig.suptitle(f"Feature importance: what drives the model ({shown} features)", fontsize=11.5)
         return _save(fig, path)
 
 
@@ -455,17 +481,36 @@ def segment_profile_plot(profile: pd.DataFrame, path: str | Path) -> Path:
             ax.barh(pos, shown, color=colour, height=0.65)
             finite = values[np.isfinite(values)]
             xmax = max(float(finite.max()) if finite.size else 0.0, 0.01)
-            ax.set_xlim(0, xmax * 1.35)
+            limit = min(xmax * 1.35, 1.0)  # shares and rates: the axis never passes 100%
+            ax.set_xlim(0, limit)
             for i, v in enumerate(values):
                 text = _pct(v, 1) if math.isfinite(v) else "n/a"
                 if column == "share":
                     text += f"  ({int(size[i]):,})" if math.isfinite(size[i]) else ""
-                ax.text((v if math.isfinite(v) else 0.0) + xmax * 0.02, i, text, va="center", fontsize=9)
+                x = v if math.isfinite(v) else 0.0
+                inside = x + limit * (0.06 + 0.017 * len(text)) > limit  # no room right of the bar
+                ax.text(
+                    x - limit * 0.02 if inside else x + limit * 0.02,
+                    i,
+                    text,
+                    va="center",
+                    ha="right" if inside else "left",
+                    color="white" if inside else "black",
+                    fontsize=9,
+                )
             if column == "churn_rate" and finite.size and np.isfinite(size).all() and size.sum() > 0:
                 ok = np.isfinite(values)
                 overall = float((values[ok] * size[ok]).sum() / size[ok].sum())
                 ax.axvline(overall, ls="--", lw=1.2, color=PALETTE["reference"])
-                ax.text(overall, n - 0.45, f" all: {_pct(overall, 1)}", fontsize=8.5, color="#666666")
+                right = overall > 0.7 * limit
+                ax.text(
+                    overall,
+                    n - 0.45,
+                    f"all: {_pct(overall, 1)} " if right else f" all: {_pct(overall, 1)}",
+                    ha="right" if right else "left",
+                    fontsize=8.5,
+                    color="#666666",
+                )
             ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
             ax.set_title(title, loc="left")
             ax.set_xlabel(xlabel)
@@ -483,11 +528,13 @@ def make_plots(
     importance: pd.DataFrame | None = None,
     profile: pd.DataFrame | None = None,
     horizon_days: int | None = None,
+    cohorts: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
     """Draw every plot the inputs allow into ``out_dir`` as ``<name>.png``; return {name: path} in report order.
 
     Names: calibration, gains, importance (when ``importance`` is given and not empty), clv_deciles,
-    segment_profile (when ``profile`` is given and not empty).
+    segment_profile (when ``profile`` is given and not empty), cohorts (when ``cohorts``, a matrix from
+    :func:`churnkit.kpis.cohort_retention`, is given and not empty).
     """
     out_dir = Path(out_dir)
     paths: dict[str, Path] = {}
@@ -502,4 +549,8 @@ def make_plots(
     )
     if profile is not None and not profile.empty:
         paths["segment_profile"] = segment_profile_plot(profile, out_dir / "segment_profile.png")
+    if cohorts is not None and not cohorts.empty:
+        from churnkit.kpis import plot_cohort_heatmap
+
+        paths["cohorts"] = plot_cohort_heatmap(cohorts, out_dir / "cohorts.png")
     return paths

@@ -154,6 +154,8 @@ def log_training_run(
         )
         result.backtest.predictions.to_csv(Path(tmp) / "backtest_predictions.csv", index=False)
         mlflow.log_artifact(str(Path(tmp) / "backtest_predictions.csv"))
+        result.scores.to_parquet(Path(tmp) / "scores.parquet", index=False)  # the base at D, for the report
+        mlflow.log_artifact(str(Path(tmp) / "scores.parquet"))
         profile = result.model.clusters_.profile_
         profile.to_csv(Path(tmp) / "segment_profile.csv", index=False)
         mlflow.log_artifact(str(Path(tmp) / "segment_profile.csv"))
