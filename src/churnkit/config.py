@@ -59,6 +59,18 @@ class TableInput(_Strict):
             ) from None
         return v
 
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        v = "\t" if v == "\\t" else v
+        if len(v) != 1 or v in ('"', "\n", "\r"):
+            raise ValueError(
+                f"the delimiter must be one character other than a quote or a line break, got {v!r}"
+            )
+        return v
+
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, v: str | None) -> str | None:
