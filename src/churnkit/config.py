@@ -85,9 +85,52 @@ class TableInput(_Strict):
         return v
 
 
+class EventsInput(TableInput):
+    """The browsing events table: a `TableInput` plus how its event names map to the canonical types."""
+
+    vocabulary: Literal["ga4", "segment", "snowplow"] | None = Field(
+        None, description="a built-in source vocabulary (docs/inputs.md)"
+    )
+    event_types: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="canonical event type → source event names, e.g. {add_to_cart: [cart, Product Added]}",
+    )
+
+    @field_validator("event_types", mode="before")
+    @classmethod
+    def _lists(cls, v: Any) -> Any:
+        if isinstance(v, dict):  # a single name may be written without a list
+            return {k: [x] if isinstance(x, str) else x for k, x in v.items()}
+        return v
+
+    @field_validator("event_types")
+    @classmethod
+    def _canonical(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        from churnkit.data.schema import EVENT_TYPES
+
+        wrong = [k for k in v if k not in EVENT_TYPES]
+        if wrong:
+            raise ValueError(
+                f"unknown event type {wrong[0]!r}; the canonical types are {', '.join(EVENT_TYPES)} "
+                "(map source names to them: canonical type → list of source names)"
+            )
+        seen: dict[str, str] = {}
+        for canonical, names in v.items():
+            for name in names:
+                key = name.strip().lower()
+                if not key:
+                    raise ValueError(f"a blank source event name under {canonical!r}")
+                if key in seen and seen[key] != canonical:
+                    raise ValueError(
+                        f"source event name {name!r} is mapped to both {seen[key]!r} and {canonical!r}"
+                    )
+                seen[key] = canonical
+        return v
+
+
 class InputsConfig(_Strict):
     transactions: TableInput = Field(default_factory=TableInput)
-    events: TableInput = Field(default_factory=TableInput)
+    events: EventsInput = Field(default_factory=EventsInput)
     customers: TableInput = Field(default_factory=TableInput)
 
 

@@ -208,7 +208,7 @@ def split_lines(
     codec = text_codec(encoding)
     decoder_name = "utf-8" if codec == "utf-8-sig" else codec
     with open_binary(path) as raw, open(target, "w", encoding="utf-8", newline="") as out:
-        writer = csv.writer(out, lineterminator="\n")
+        writer = csv.writer(out, delimiter=delimiter, quotechar=QUOTE, lineterminator="\n")
         fh: Iterator[bytes] | IO[str]
         if codecs.lookup(decoder_name).name.startswith("utf-16"):  # lines are not byte lines: decode first
             fh = io.TextIOWrapper(raw, encoding=codec, newline="")

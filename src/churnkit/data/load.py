@@ -47,7 +47,7 @@ from churnkit.data.io import (
     sniff_delimiter,
     split_lines,
 )
-from churnkit.data.schema import EVENT_TYPES, SCHEMAS, TIMESTAMP_RANGE
+from churnkit.data.schema import SCHEMAS, TIMESTAMP_RANGE, UNKNOWN_EVENTS_SHOWN, event_type_map
 from churnkit.errors import InputError
 
 if TYPE_CHECKING:
@@ -71,6 +71,8 @@ class TableReport:
     rejected: dict[str, int] = field(default_factory=dict)
     returns: int = 0
     unknown_event_types: int = 0
+    unknown_event_names: dict[str, int] = field(default_factory=dict)
+    """The most frequent unknown event names (trimmed, lower case: matching ignores case) with their counts."""
     rejected_file: str | None = None
 
     @property
@@ -103,7 +105,9 @@ class LoadReport:
             if t.returns:
                 parts.append(f"{t.returns:,} returns")
             if t.unknown_event_types:
-                parts.append(f"{t.unknown_event_types:,} unknown event types counted as page_view")
+                names = ", ".join(f"{k!r} {n:,}" for k, n in t.unknown_event_names.items())
+                top = f" (most frequent: {names}; map them under inputs.events.event_types)" if names else ""
+                parts.append(f"{t.unknown_event_types:,} unknown event types counted as page_view{top}")
             out.append("; ".join(parts))
         return out
 
@@ -583,11 +587,12 @@ def _load_table(
         derived["amount"] = f'(CASE WHEN {is_return} THEN -abs("_amount") ELSE "_amount" END)'
         derived["is_return"] = is_return
     if name == "events":
-        known = ", ".join(_lit(e) for e in EVENT_TYPES)
-        derived["event_type"] = (
-            f'(CASE WHEN "_event_type" IN ({known}) THEN "_event_type" ELSE \'page_view\' END)'
-        )
+        mapping = event_type_map(getattr(spec, "vocabulary", None), getattr(spec, "event_types", None))
+        known = ", ".join(_lit(e) for e in mapping)
+        cases = " ".join(f"WHEN {_lit(src)} THEN {_lit(dst)}" for src, dst in mapping.items())
+        derived["event_type"] = f"""(CASE "_event_type" {cases} ELSE 'page_view' END)"""
         derived["_unknown_type"] = f'("_event_type" NOT IN ({known}))'
+        derived["_unknown_name"] = f'(CASE WHEN "_event_type" NOT IN ({known}) THEN "_event_type" END)'
     canonical = [c for c in [*exprs, *derived] if not c.startswith("_")]
     order_first = ["customer_id", "timestamp", "order_id", "amount", "is_return", "event_type"]
     keep = [c for c in order_first if c in canonical] + [c for c in canonical if c not in order_first]
@@ -598,7 +603,7 @@ def _load_table(
         + [f"{e} AS {_q(c)}" for c, e in blank.items()]
         + [f"{row_hash} AS _h", "_row"]
     )
-    extra = ["_unknown_type"] if name == "events" else []
+    extra = ["_unknown_type", "_unknown_name"] if name == "events" else []
     outer = ", ".join(
         [f"{derived.get(c, _q(c))} AS {_q(c)}" for c in keep]
         + [f"{derived[c]} AS {c}" for c in extra]
@@ -634,6 +639,13 @@ def _load_table(
         report.unknown_event_types = con.sql(f"SELECT count(*) FROM {name} WHERE _unknown_type").fetchall()[
             0
         ][0]
+        if report.unknown_event_types:
+            report.unknown_event_names = dict(
+                con.sql(
+                    f"SELECT _unknown_name, count(*) AS n FROM {name} WHERE _unknown_type "
+                    f"GROUP BY 1 ORDER BY n DESC, 1 LIMIT {UNKNOWN_EVENTS_SHOWN}"
+                ).fetchall()
+            )
     con.sql(f"ALTER TABLE {name} DROP COLUMN _reason")
     for helper in ("_h", "_row", *extra):
         con.sql(f"ALTER TABLE {name} DROP COLUMN {helper}")
