@@ -113,16 +113,20 @@ def _load(cfg, rejected_dir: Path | None):  # type: ignore[no-untyped-def]
         raise InputError(
             "no transactions file given: use --transactions or inputs.transactions.path in --config"
         )
+    engine: dict = {}
     if cfg.engine == "spark":
         from churnkit.engines.spark import load_shop_spark as load_shop
     else:
         from churnkit.data.load import load_shop
+
+        engine = {"duckdb_config": cfg.duckdb}  # memory limit and spill folder
     return load_shop(
         tx,
         cfg.inputs.events.path,
         cfg.inputs.customers.path,
         inputs=cfg.inputs,
         rejected_dir=rejected_dir,
+        **engine,
     )
 
 

@@ -134,6 +134,28 @@ class InputsConfig(_Strict):
     customers: TableInput = Field(default_factory=TableInput)
 
 
+class DuckDBConfig(_Strict):
+    """The embedded engine's resources: DuckDB spills to disk above ``memory_limit`` instead of growing."""
+
+    memory_limit: str = Field(
+        "3GB",
+        description="DuckDB memory_limit (e.g. 3GB, 512MB); DuckDB's own default is 80% of RAM",
+    )
+    temp_directory: str | None = Field(
+        None,
+        description="where a per-run spill folder is made (and removed afterwards); the system temp folder when absent",
+    )
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _size(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"\s*\d+(\.\d+)?\s*(B|[KMGT]i?B)\s*", v, flags=re.IGNORECASE):
+            raise ValueError(f"expected a size such as 3GB or 512MB, got {v!r}")
+        return v.strip()
+
+
 class FeaturesConfig(_Strict):
     windows: list[int] = Field(default_factory=lambda: [30, 90, 180, 365])
     session_gap_minutes: int = Field(30, gt=0)
@@ -198,6 +220,7 @@ class Config(_Strict):
     as_of: dt.date | None = None
     horizon_days: int = Field(90, gt=0)
     engine: Literal["duckdb", "spark"] = "duckdb"
+    duckdb: DuckDBConfig = Field(default_factory=DuckDBConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from churnkit.config import InputsConfig, TableInput
+from churnkit.config import DuckDBConfig, InputsConfig, TableInput
 from churnkit.data.io import (
     LINE_TOO_LONG,
     TOO_FEW_FIELDS,
@@ -48,7 +48,7 @@ from churnkit.data.io import (
     split_lines,
 )
 from churnkit.data.schema import SCHEMAS, TIMESTAMP_RANGE, UNKNOWN_EVENTS_SHOWN, event_type_map
-from churnkit.errors import InputError
+from churnkit.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     import ibis
@@ -195,14 +195,22 @@ def load_shop(
     inputs: InputsConfig | None = None,
     rejected_dir: str | Path | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
+    duckdb_config: DuckDBConfig | None = None,
 ) -> ShopData:
     """Load and validate a shop's tables into one DuckDB connection.
 
     Rejected rows are written to ``<rejected_dir>/<table>_rejected.csv`` (only when there are some and a
     folder is given); they are always counted in the returned report.
+
+    A new connection gets ``duckdb_config`` (default `DuckDBConfig`: memory_limit 3GB) and its own spill
+    folder, removed when the connection is closed or collected (see `engine_connection`). A connection
+    passed as ``con`` keeps its settings unless ``duckdb_config`` is given.
     """
     inputs = inputs or InputsConfig()
-    con = con or duckdb.connect()
+    if con is None:
+        con = engine_connection(duckdb_config)
+    elif duckdb_config is not None:
+        _apply_settings(con, duckdb_config)
     _CONNECTIONS.add(con)
     con.sql("SET TimeZone='UTC'")
     report = LoadReport()
@@ -215,6 +223,44 @@ def load_shop(
         names.append(name)
     con.sql("SET TimeZone='UTC'")
     return ShopData(con=con, report=report, names=tuple(names))
+
+
+def engine_connection(settings: DuckDBConfig | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with a memory limit and a spill folder of its own.
+
+    DuckDB's default limit is 80 % of RAM; with a limit it spills sorts, joins and aggregates to disk
+    instead. The folder is made under ``settings.temp_directory`` (default: the system temp folder) and
+    removed when the connection is closed and collected, or at exit.
+    """
+    settings = settings or DuckDBConfig()
+    parent = settings.temp_directory
+    if parent is not None:
+        Path(parent).mkdir(parents=True, exist_ok=True)
+    spill = tempfile.mkdtemp(prefix="churnkit-duckdb-", dir=parent)
+    try:
+        con = duckdb.connect(config={"memory_limit": settings.memory_limit, "temp_directory": spill})
+    except duckdb.Error as e:
+        shutil.rmtree(spill, ignore_errors=True)
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"invalid duckdb settings: {first}") from None
+    weakref.finalize(con, shutil.rmtree, spill, ignore_errors=True)
+    return con
+
+
+def _apply_settings(con: duckdb.DuckDBPyConnection, settings: DuckDBConfig) -> None:
+    try:
+        con.sql(f"SET memory_limit = {_lit(settings.memory_limit)}")
+        if settings.temp_directory is not None:
+            Path(settings.temp_directory).mkdir(parents=True, exist_ok=True)
+            con.sql(f"SET temp_directory = {_lit(settings.temp_directory)}")
+    except duckdb.Error as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"invalid duckdb settings: {first}") from None
+
+
+def spill_directory(con: duckdb.DuckDBPyConnection) -> str:
+    """The folder a connection spills to (``temp_directory``)."""
+    return str(con.sql("SELECT current_setting('temp_directory')").fetchall()[0][0])
 
 
 def _q(name: str) -> str:
