@@ -221,7 +221,8 @@ def split_lines(
                 try:
                     text = line.decode(decoder_name)
                 except UnicodeDecodeError:
-                    shown = line.decode(decoder_name, "replace").rstrip("\r\n")
+                    # undecodable bytes shown as '?', as DuckDB's reader shows them
+                    shown = line.decode(decoder_name, "replace").replace("\ufffd", "?").rstrip("\r\n")
                     bad.append(MalformedLine(number, not_text_reason(encoding), shown))
                     continue
             else:
