@@ -439,11 +439,11 @@ def _read_csv(
             f"SELECT r.* EXCLUDE (_seq), r._seq + coalesce(gaps.m, 0) AS _row "
             f"FROM _read_{name} r ASOF LEFT JOIN gaps ON r._seq > gaps.g ORDER BY r._seq"
         )
-    else:
-        con.sql(
-            f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * EXCLUDE (_seq), _seq AS _row FROM _read_{name}"
-        )
-    con.sql(f"DROP TABLE _read_{name}")
+        con.sql(f"DROP TABLE _read_{name}")
+    else:  # renamed in place: no copy of a large table
+        con.sql(f"DROP TABLE IF EXISTS {raw}")
+        con.sql(f"ALTER TABLE _read_{name} RENAME COLUMN _seq TO _row")
+        con.sql(f"ALTER TABLE _read_{name} RENAME TO {raw}")
     con.sql(f"DROP TABLE IF EXISTS _rej_{name}")
     con.sql(f"DROP TABLE IF EXISTS _rejscan_{name}")
 
