@@ -109,7 +109,7 @@ def _load(cfg, rejected_dir: Path | None):  # type: ignore[no-untyped-def]
     from churnkit.errors import InputError
 
     tx = cfg.inputs.transactions.path
-    if tx is None:
+    if tx is None and cfg.inputs.transactions.from_events is None:  # else derived from the events file
         raise InputError(
             "no transactions file given: use --transactions or inputs.transactions.path in --config"
         )

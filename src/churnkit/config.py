@@ -85,6 +85,21 @@ class TableInput(_Strict):
         return v
 
 
+class FromEvents(_Strict):
+    """Transactions derived from the events file's purchase events (a shop with only a clickstream export)."""
+
+    amount: str = Field(description="the events column holding each purchase's price or amount")
+    order_id: str | None = Field(
+        None, description="the events column that groups purchase lines into orders (e.g. a session id)"
+    )
+
+
+class TransactionsInput(TableInput):
+    """The transactions table: a `TableInput`, or derived from purchase events (``from_events``)."""
+
+    from_events: FromEvents | None = None
+
+
 class EventsInput(TableInput):
     """The browsing events table: a `TableInput` plus how its event names map to the canonical types."""
 
@@ -129,7 +144,7 @@ class EventsInput(TableInput):
 
 
 class InputsConfig(_Strict):
-    transactions: TableInput = Field(default_factory=TableInput)
+    transactions: TransactionsInput = Field(default_factory=TransactionsInput)
     events: EventsInput = Field(default_factory=EventsInput)
     customers: TableInput = Field(default_factory=TableInput)
 

@@ -188,3 +188,69 @@ def test_only_the_most_frequent_unknown_names_are_listed(tmp_path):
 def test_bad_mappings_are_config_errors(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, **override)
+
+
+REES46 = (
+    "event_time,event_type,product_id,price,user_id,user_session\n"
+    "2019-10-01 00:00:00 UTC,view,44600062,35.79,541312140,s1\n"
+    "2019-10-01 00:01:00 UTC,cart,44600062,35.79,541312140,s1\n"
+    "2019-10-01 00:02:00 UTC,purchase,44600062,35.79,541312140,s1\n"
+    "2019-10-01 00:02:00 UTC,purchase,3900821,10.00,541312140,s1\n"  # the same order (session s1)
+    "2019-10-05 10:00:00 UTC,purchase,3900821,10.00,541312140,s9\n"
+    "2019-10-02 09:00:00 UTC,view,17200506,543.10,554748717,s2\n"
+    "2019-10-02 09:05:00 UTC,purchase,17200506,,554748717,s2\n"  # no price: set aside
+    "2019-10-03 12:00:00 UTC,purchase,1307067,251.74,550050854,s3\n"
+)
+
+
+def test_transactions_derived_from_a_clickstream_export(cli, tmp_path):
+    """A shop with only a clickstream export: its purchase events, with their price, are the transactions."""
+    ev = tmp_path / "events.csv"
+    ev.write_text(REES46)
+    cfg = tmp_path / "shop.yaml"
+    cfg.write_text(
+        "inputs:\n"
+        "  transactions:\n"
+        "    from_events: {amount: price, order_id: user_session}\n"
+        "  events:\n"
+        "    columns: {customer_id: user_id, timestamp: event_time}\n"
+        "    event_types: {product_view: [view], add_to_cart: [cart]}\n"
+    )
+    out = tmp_path / "rejected"
+    result = cli("validate", "--events", ev, "--config", cfg, "--rejected-dir", out)
+    assert result.exit_code == 0, result.stderr
+    assert (
+        f"transactions: 4 rows loaded from {ev} (its purchase events); 1 rows set aside (1 missing amount)"
+        in (result.stdout)
+    )
+    assert f"events: 8 rows loaded from {ev}; 0 rows set aside" in result.stdout
+    with open(out / "transactions_rejected.csv", newline="") as fh:
+        import csv
+
+        rows = list(csv.DictReader(fh))
+    assert [(r["source_row"], r["reason"], r["user_id"]) for r in rows] == [
+        ("7", "missing amount", "554748717")
+    ]
+
+    data = load_shop(None, ev, inputs=load_config(cfg).inputs)
+    tx = data.frame("transactions")
+    per_customer = tx.groupby("customer_id")["amount"].sum().round(2).to_dict()
+    assert per_customer == {"541312140": 55.79, "550050854": 251.74}
+    assert sorted(tx["order_id"].unique()) == ["s1", "s3", "s9"]
+    assert data.frame("events")["event_type"].value_counts().to_dict() == {
+        "purchase": 5,
+        "product_view": 2,
+        "add_to_cart": 1,
+    }
+
+
+def test_deriving_transactions_needs_purchase_events(tmp_path):
+    from churnkit.errors import InputError
+
+    ev = tmp_path / "events.csv"
+    ev.write_text("customer_id,timestamp,event_type,price\n1,2024-01-01,view,3\n")
+    cfg = load_config(None, **{"inputs.transactions.from_events": {"amount": "price"}})
+    with pytest.raises(InputError, match="no purchase events to derive transactions from"):
+        load_shop(None, ev, inputs=cfg.inputs)
+    with pytest.raises(InputError, match="no transactions given"):
+        load_shop(None, ev)

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from churnkit.config import DuckDBConfig, InputsConfig, TableInput
+from churnkit.config import DuckDBConfig, EventsInput, InputsConfig, TableInput
 from churnkit.data.io import (
     LINE_TOO_LONG,
     TOO_FEW_FIELDS,
@@ -188,7 +188,7 @@ def interrupt_queries() -> None:
 
 
 def load_shop(
-    transactions: Source,
+    transactions: Source | None,
     events: Source | None = None,
     customers: Source | None = None,
     *,
@@ -201,6 +201,9 @@ def load_shop(
 
     Rejected rows are written to ``<rejected_dir>/<table>_rejected.csv`` (only when there are some and a
     folder is given); they are always counted in the returned report.
+
+    With ``transactions=None`` and ``inputs.transactions.from_events`` set, the transactions are the purchase
+    events of the events source (see `_purchases_spec`).
 
     A new connection gets ``duckdb_config`` (default `DuckDBConfig`: memory_limit 3GB) and its own spill
     folder, removed when the connection is closed or collected (see `engine_connection`). A connection
@@ -215,6 +218,19 @@ def load_shop(
     con.sql("SET TimeZone='UTC'")
     report = LoadReport()
     names = []
+    derive = inputs.transactions.from_events
+    if transactions is None:
+        if derive is None or events is None:
+            raise InputError(
+                "no transactions given: pass a transactions file, or an events file with "
+                "inputs.transactions.from_events in the config"
+            )
+        label = f"{events if not isinstance(events, pd.DataFrame) else 'the events table'}"
+        report.tables["transactions"] = _load_table(
+            con, "transactions", events, _purchases_spec(inputs), rejected_dir, purchases_of=inputs.events
+        )
+        report.tables["transactions"].source = f"{label} (its purchase events)"
+        names.append("transactions")
     for name, source in (("transactions", transactions), ("events", events), ("customers", customers)):
         if source is None:
             continue
@@ -223,6 +239,45 @@ def load_shop(
         names.append(name)
     con.sql("SET TimeZone='UTC'")
     return ShopData(con=con, report=report, names=tuple(names))
+
+
+def _purchases_spec(inputs: InputsConfig) -> TableInput:
+    """How to read the events source as transactions: its own columns and options, amount from the price column."""
+    ev, derive = inputs.events, inputs.transactions.from_events
+    assert derive is not None
+    columns = {c: ev.columns.get(c, c) for c in ("customer_id", "timestamp")}
+    columns["amount"] = derive.amount
+    if derive.order_id:
+        columns["order_id"] = derive.order_id
+    return TableInput(
+        columns=columns,
+        timestamp_format=ev.timestamp_format,
+        timezone=ev.timezone,
+        delimiter=ev.delimiter,
+        encoding=ev.encoding,
+        cancel_prefix=inputs.transactions.cancel_prefix,
+    )
+
+
+def _keep_purchases(con: duckdb.DuckDBPyConnection, raw: str, label: str, events: TableInput) -> None:
+    """Reduce raw_transactions (read from the events source) to its purchase events."""
+    types = _column_types(con, raw)
+    wanted = events.columns.get("event_type", "event_type")
+    col = _find(types, wanted)
+    if col is None:
+        raise InputError(
+            f"{label}: column '{wanted}' (event_type, to find the purchase events) not found; "
+            f"columns present: {', '.join(c for c in types if c != '_row')}",
+            path=label,
+            column="event_type",
+        )
+    mapping = event_type_map(events.vocabulary, events.event_types)
+    names = ", ".join(_lit(src) for src, dst in mapping.items() if dst == "purchase")
+    kind = f"lower(trim(CAST({_q(col)} AS VARCHAR)))"
+    con.sql(f"CREATE OR REPLACE TEMP TABLE _purchases AS SELECT * FROM {raw} WHERE {kind} IN ({names})")
+    con.sql(f"DROP {'VIEW' if _is_view(con, raw) else 'TABLE'} {raw}")
+    con.sql(f"ALTER TABLE _purchases RENAME TO {raw}")
+    con.sql("DELETE FROM _malformed_transactions")  # the events table reports the file's malformed lines
 
 
 def engine_connection(settings: DuckDBConfig | None = None) -> duckdb.DuckDBPyConnection:
@@ -526,14 +581,24 @@ def _load_table(
     source: Source,
     spec: TableInput,
     rejected_dir: str | Path | None,
+    *,
+    purchases_of: EventsInput | None = None,
 ) -> TableReport:
     schema = SCHEMAS[name]
     label = _read_raw(con, name, source, spec)
     raw = f"raw_{name}"
+    if purchases_of is not None:
+        _keep_purchases(con, raw, label, purchases_of)
     types = _column_types(con, raw)
     types.pop("_row", None)
     rows_read = con.sql(f"SELECT count(*) FROM {raw}").fetchall()[0][0]
     malformed = dict(con.sql(f"SELECT reason, count(*) FROM _malformed_{name} GROUP BY 1").fetchall())
+    if rows_read == 0 and purchases_of is not None:
+        raise InputError(
+            f"{label}: no purchase events to derive transactions from (event types mapped to purchase: "
+            f"{', '.join(s for s, d in event_type_map(purchases_of.vocabulary, purchases_of.event_types).items() if d == 'purchase')})",
+            path=label,
+        )
     if rows_read == 0:
         if not malformed:
             raise InputError(f"{label}: the {name} table has no data rows (only a header?)", path=label)

@@ -215,11 +215,17 @@ def load_shop_spark(
     Spark as they are), Spark DataFrames or pandas DataFrames. Rejected rows are collected to the driver and
     written to ``<rejected_dir>/<table>_rejected.csv`` (only when there are some and a folder is given).
     """
+    inputs = inputs or InputsConfig()
+    if transactions is None:
+        raise ConfigError(
+            "the spark engine needs a transactions file (inputs.transactions.from_events is DuckDB-only for now)"
+            if inputs.transactions.from_events is not None
+            else "no transactions given: pass a transactions file"
+        )
     _require_pyspark()
     spark = spark or spark_session()
     for key, value in SESSION_CONF.items():
         spark.conf.set(key, value)
-    inputs = inputs or InputsConfig()
     tag = uuid.uuid4().hex[:12]
     data = SparkShopData(spark=spark, report=LoadReport(), names=())
     names: list[str] = []
