@@ -201,7 +201,7 @@ def split_lines(
 
     Used when a quote opened on one line is never closed: a CSV reader would then read every following
     line as part of that value. Here a value cannot span lines, so only the broken line is set aside.
-    ``target`` gets a first column ``_line`` with each kept line's data-row number (header = 0). Lines with
+    ``target`` gets a first column with each kept line's data-row number (header = 0). Lines with
     a bad quote, the wrong number of fields or bytes that do not decode are returned instead.
     """
     bad: list[MalformedLine] = []
