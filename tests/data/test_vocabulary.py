@@ -254,3 +254,13 @@ def test_deriving_transactions_needs_purchase_events(tmp_path):
         load_shop(None, ev, inputs=cfg.inputs)
     with pytest.raises(InputError, match="no transactions given"):
         load_shop(None, ev)
+
+
+def test_the_spark_engine_says_it_cannot_derive_transactions_yet(tmp_path):
+    from churnkit.engines.spark import load_shop_spark
+
+    ev = tmp_path / "events.csv"
+    ev.write_text(REES46)
+    cfg = load_config(None, **{"inputs.transactions.from_events": {"amount": "price"}})
+    with pytest.raises(ConfigError, match="from_events is DuckDB-only"):
+        load_shop_spark(None, ev, inputs=cfg.inputs)
