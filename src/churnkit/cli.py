@@ -109,20 +109,24 @@ def _load(cfg, rejected_dir: Path | None):  # type: ignore[no-untyped-def]
     from churnkit.errors import InputError
 
     tx = cfg.inputs.transactions.path
-    if tx is None:
+    if tx is None and cfg.inputs.transactions.from_events is None:  # else derived from the events file
         raise InputError(
             "no transactions file given: use --transactions or inputs.transactions.path in --config"
         )
+    engine: dict = {}
     if cfg.engine == "spark":
         from churnkit.engines.spark import load_shop_spark as load_shop
     else:
         from churnkit.data.load import load_shop
+
+        engine = {"duckdb_config": cfg.duckdb}  # memory limit and spill folder
     return load_shop(
         tx,
         cfg.inputs.events.path,
         cfg.inputs.customers.path,
         inputs=cfg.inputs,
         rejected_dir=rejected_dir,
+        **engine,
     )
 
 

@@ -59,6 +59,18 @@ class TableInput(_Strict):
             ) from None
         return v
 
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        v = "\t" if v == "\\t" else v
+        if len(v) != 1 or v in ('"', "\n", "\r"):
+            raise ValueError(
+                f"the delimiter must be one character other than a quote or a line break, got {v!r}"
+            )
+        return v
+
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, v: str | None) -> str | None:
@@ -73,10 +85,90 @@ class TableInput(_Strict):
         return v
 
 
+class FromEvents(_Strict):
+    """Transactions derived from the events file's purchase events (a shop with only a clickstream export)."""
+
+    amount: str = Field(description="the events column holding each purchase's price or amount")
+    order_id: str | None = Field(
+        None, description="the events column that groups purchase lines into orders (e.g. a session id)"
+    )
+
+
+class TransactionsInput(TableInput):
+    """The transactions table: a `TableInput`, or derived from purchase events (``from_events``)."""
+
+    from_events: FromEvents | None = None
+
+
+class EventsInput(TableInput):
+    """The browsing events table: a `TableInput` plus how its event names map to the canonical types."""
+
+    vocabulary: Literal["ga4", "segment", "snowplow"] | None = Field(
+        None, description="a built-in source vocabulary (docs/inputs.md)"
+    )
+    event_types: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="canonical event type → source event names, e.g. {add_to_cart: [cart, Product Added]}",
+    )
+
+    @field_validator("event_types", mode="before")
+    @classmethod
+    def _lists(cls, v: Any) -> Any:
+        if isinstance(v, dict):  # a single name may be written without a list
+            return {k: [x] if isinstance(x, str) else x for k, x in v.items()}
+        return v
+
+    @field_validator("event_types")
+    @classmethod
+    def _canonical(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        from churnkit.data.schema import EVENT_TYPES
+
+        wrong = [k for k in v if k not in EVENT_TYPES]
+        if wrong:
+            raise ValueError(
+                f"unknown event type {wrong[0]!r}; the canonical types are {', '.join(EVENT_TYPES)} "
+                "(map source names to them: canonical type → list of source names)"
+            )
+        seen: dict[str, str] = {}
+        for canonical, names in v.items():
+            for name in names:
+                key = name.strip().lower()
+                if not key:
+                    raise ValueError(f"a blank source event name under {canonical!r}")
+                if key in seen and seen[key] != canonical:
+                    raise ValueError(
+                        f"source event name {name!r} is mapped to both {seen[key]!r} and {canonical!r}"
+                    )
+                seen[key] = canonical
+        return v
+
+
 class InputsConfig(_Strict):
-    transactions: TableInput = Field(default_factory=TableInput)
-    events: TableInput = Field(default_factory=TableInput)
+    transactions: TransactionsInput = Field(default_factory=TransactionsInput)
+    events: EventsInput = Field(default_factory=EventsInput)
     customers: TableInput = Field(default_factory=TableInput)
+
+
+class DuckDBConfig(_Strict):
+    """The embedded engine's resources: DuckDB spills to disk above ``memory_limit`` instead of growing."""
+
+    memory_limit: str = Field(
+        "3GB",
+        description="DuckDB memory_limit (e.g. 3GB, 512MB); DuckDB's own default is 80% of RAM",
+    )
+    temp_directory: str | None = Field(
+        None,
+        description="where a per-run spill folder is made (and removed afterwards); the system temp folder when absent",
+    )
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _size(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"\s*\d+(\.\d+)?\s*(B|[KMGT]i?B)\s*", v, flags=re.IGNORECASE):
+            raise ValueError(f"expected a size such as 3GB or 512MB, got {v!r}")
+        return v.strip()
 
 
 class FeaturesConfig(_Strict):
@@ -173,6 +265,7 @@ class Config(_Strict):
     as_of: dt.date | None = None
     horizon_days: int = Field(90, gt=0)
     engine: Literal["duckdb", "spark"] = "duckdb"
+    duckdb: DuckDBConfig = Field(default_factory=DuckDBConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)

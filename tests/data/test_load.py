@@ -60,8 +60,8 @@ CASES = [
         ("customer_id,timestamp,amount,note\n1,2024-01-01,3,caf\xe9\n").encode("latin-1"),
         [],
         2,
-        "not UTF-8",
-        None,
+        "every line is malformed (1 not UTF-8 text)",  # its one line is set aside (tests/data/test_malformed.py)
+        ["not UTF-8 text"],
     ),
     (
         "bad_timestamp",
@@ -156,8 +156,10 @@ def test_bad_input(cli, tmp_path, name, content, extra, code, message, reasons):
         rows = rejected_rows(out)
         assert [r["reason"] for r in rows] == reasons
         # the rejected rows keep their original values, so nothing is lost
-        original = path.read_text().splitlines()
+        original = path.read_text(errors="replace").splitlines()
         for r in rows:
+            if r.get("raw_line"):  # a malformed line keeps its text instead (tests/data/test_malformed.py)
+                continue
             line = original[int(r["source_row"])]
             assert line == ",".join(r[c] for c in ("customer_id", "timestamp", "amount", "order_id"))
 
@@ -318,3 +320,57 @@ def test_duplicates_are_exact_over_source_columns_and_the_first_copy_stays(tmp_p
     assert report.rejected == {"unparseable timestamp": 1}
     assert [r["source_row"] for r in rejected_rows(tmp_path, "transactions")] == ["5"]
     assert data.frame("transactions")["order_id"].tolist() == ["A", "row-3", "B"]
+
+
+def test_the_engine_has_a_memory_limit_and_its_own_spill_folder(tmp_path):
+    """A new connection gets duckdb.memory_limit (default 3GB, not DuckDB's 80 % of RAM) and a spill folder that
+    is removed with the connection."""
+    import gc
+
+    from churnkit.data.load import spill_directory
+
+    tx = write(tmp_path / "tx.csv", GOOD)
+    data = load_shop(tx)
+    limit, folder = data.con.sql(
+        "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+    ).fetchall()[0]
+    assert limit == "2.7 GiB"  # 3GB = 3e9 bytes, shown by DuckDB in GiB
+    assert Path(folder).is_dir() and Path(folder).name.startswith("churnkit-duckdb-")
+    data.con.close()
+    del data
+    gc.collect()
+    assert not Path(folder).exists()
+
+    cfg = load_config(
+        None, **{"duckdb.memory_limit": "512MB", "duckdb.temp_directory": str(tmp_path / "spill")}
+    )
+    data = load_shop(tx, duckdb_config=cfg.duckdb)
+    assert data.con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0] == "488.2 MiB"
+    folder = Path(spill_directory(data.con))
+    assert folder.parent == tmp_path / "spill"
+    # a query larger than the limit spills there instead of failing or growing
+    big = data.con.sql(
+        "SELECT count(DISTINCT i), sum(length(s)) FROM (SELECT i, repeat('x', 200) || i AS s FROM range(3000000) t(i) "
+        "ORDER BY s DESC)"
+    ).fetchall()[0]
+    assert big[0] == 3_000_000
+    with pytest.raises(ConfigError, match="memory_limit"):
+        load_config(None, **{"duckdb.memory_limit": "lots"})
+
+
+def test_the_cli_passes_the_memory_limit_to_the_engine(cli, tmp_path, monkeypatch):
+    import churnkit.data.load as load
+
+    seen = []
+    real = load.load_shop
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        data = real(*args, **kwargs)
+        seen.append(data.con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0])
+        return data
+
+    monkeypatch.setattr(load, "load_shop", spy)
+    cfg = write(tmp_path / "c.yaml", "duckdb:\n  memory_limit: 1GB\n")
+    result = cli("validate", "--transactions", write(tmp_path / "tx.csv", GOOD), "--config", cfg)
+    assert result.exit_code == 0, result.stderr
+    assert seen == ["953.6 MiB"]

@@ -213,7 +213,12 @@ def test_typed_parquet_loads_the_same(spark, tmp_path):
         ("header_only.csv", "customer_id,timestamp,amount\n", "no data rows"),
         ("tx.xlsx", "customer_id,timestamp,amount\n1,2024-01-01,1\n", "unknown file extension"),
         ("corrupt.parquet", "this is not parquet", "cannot read the file as PARQUET"),
-        ("latin1.csv", "customer_id,timestamp,amount,note\n1,2024-01-01,3,caf\xe9\n", "not UTF-8"),
+        (
+            "dup_names.csv",
+            "customer_id,timestamp,amount,Amount\n1,2024-01-01,1,2\n",
+            "duplicate column names",
+        ),
+        ("blank_name.csv", "customer_id,timestamp,amount,\n1,2024-01-01,1,2\n", "blank column name"),
     ],
 )
 def test_unusable_files_give_the_same_error(spark, tmp_path, case, content, message):
@@ -261,3 +266,91 @@ def test_a_folder_of_part_files_is_read_whole(spark, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no data files"):
         load_shop_spark(tmp_path / "empty", spark=spark)
+
+
+MALFORMED_TX = (
+    b"customer_id,timestamp,amount,order_id\n"
+    b"001,2024-01-05 10:00:00,10.5,A1\n"
+    b"002,2024-01-06,5,A2,EXTRA\n"  # too many fields
+    b"003,2024-01-07,5\n"  # too few fields
+    b"004,not a date,5,A4\n"  # a bad value after malformed lines keeps its true row number
+    b'005,"2024-01-08,5,A5\n'  # an unbalanced quote
+    b"006,2024-02-06,20,A6\n"
+    b"007,2024-01-09,5,caf\xe9\n"  # bytes that are not UTF-8
+    b"008,2024-03-07,30,A8\n"
+    b"008,2024-03-07,30,A8\n"  # an exact duplicate
+)
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["csv", "csv.gz"])
+def test_malformed_lines_are_set_aside_the_same(spark, tmp_path, gz):
+    import gzip
+
+    path = tmp_path / ("tx.csv.gz" if gz else "tx.csv")
+    path.write_bytes(gzip.compress(MALFORMED_TX) if gz else MALFORMED_TX)
+    duck, spk = both(tmp_path, spark, path)
+    assert spk.names == duck.names
+    pd.testing.assert_frame_equal(spk.frame("transactions"), duck.frame("transactions"), check_dtype=False)
+    ra, rb = duck.report.tables["transactions"], spk.report.tables["transactions"]
+    assert (
+        ra.rejected
+        == rb.rejected
+        == {
+            "too many fields": 1,
+            "too few fields": 1,
+            "unparseable timestamp": 1,
+            "unbalanced quote": 1,
+            "not UTF-8 text": 1,
+        }
+    )
+    assert (rb.rows_read, rb.rows_loaded, rb.duplicates_dropped) == (ra.rows_read, ra.rows_loaded, 1)
+    fa = pd.read_csv(ra.rejected_file, dtype=str, keep_default_na=False)
+    fb = pd.read_csv(rb.rejected_file, dtype=str, keep_default_na=False)
+    assert fa["source_row"].tolist() == fb["source_row"].tolist() == ["2", "3", "4", "5", "7"]
+    assert fa["reason"].tolist() == fb["reason"].tolist()
+    # the text of a structurally broken line is kept as it is; undecodable bytes are shown by each engine's own mark
+    text = fa["reason"] != "not UTF-8 text"
+    assert fa.loc[text, "raw_line"].tolist() == fb.loc[text, "raw_line"].tolist()
+    assert fa.loc[~text, "raw_line"].tolist() == ["007,2024-01-09,5,caf?"]
+    assert fb.loc[~text, "raw_line"].tolist() == ["007,2024-01-09,5,caf\ufffd"]
+    pd.testing.assert_frame_equal(fb.drop(columns="raw_line"), fa.drop(columns="raw_line"))
+
+
+def test_event_vocabularies_map_the_same(spark, tmp_path):
+    tx = write(tmp_path / "tx.csv", "customer_id,timestamp,amount\n1,2024-01-01,3\n")
+    ev = write(
+        tmp_path / "ev.csv",
+        "customer_id,timestamp,event_type\n"
+        + "".join(
+            f"1,2024-01-01 00:{i:02d},{name}\n"
+            for i, name in enumerate(
+                [
+                    "Product Viewed",
+                    "product added",
+                    "Order Completed",
+                    "page",
+                    "cart",
+                    "cart",
+                    "Wishlist",
+                    "view",
+                ]
+            )
+        ),
+    )
+    cfg = load_config(
+        None,
+        **{"inputs.events.vocabulary": "segment", "inputs.events.event_types": {"product_view": ["view"]}},
+    )
+    duck, spk = both(tmp_path, spark, tx, ev, inputs=cfg.inputs)
+    assert_same_load(duck, spk, tmp_path)
+    assert spk.frame("events")["event_type"].tolist() == [
+        "product_view",
+        "add_to_cart",
+        "purchase",
+        "page_view",
+        "page_view",
+        "page_view",
+        "page_view",
+        "product_view",
+    ]
+    assert spk.report.tables["events"].unknown_event_names == {"cart": 2, "wishlist": 1}

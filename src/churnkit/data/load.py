@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import csv
 import datetime as dt
 import shutil
 import tempfile
@@ -31,10 +32,23 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pandas as pd
 
-from churnkit.config import InputsConfig, TableInput
-from churnkit.data.io import atomic_path, file_format, resolve_source
-from churnkit.data.schema import EVENT_TYPES, SCHEMAS, TIMESTAMP_RANGE
-from churnkit.errors import InputError
+from churnkit.config import DuckDBConfig, EventsInput, InputsConfig, TableInput
+from churnkit.data.io import (
+    LINE_TOO_LONG,
+    TOO_FEW_FIELDS,
+    TOO_MANY_FIELDS,
+    UNBALANCED_QUOTE,
+    atomic_path,
+    check_header,
+    file_format,
+    not_text_reason,
+    read_header,
+    resolve_source,
+    sniff_delimiter,
+    split_lines,
+)
+from churnkit.data.schema import SCHEMAS, TIMESTAMP_RANGE, UNKNOWN_EVENTS_SHOWN, event_type_map
+from churnkit.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     import ibis
@@ -57,6 +71,8 @@ class TableReport:
     rejected: dict[str, int] = field(default_factory=dict)
     returns: int = 0
     unknown_event_types: int = 0
+    unknown_event_names: dict[str, int] = field(default_factory=dict)
+    """The most frequent unknown event names (trimmed, lower case: matching ignores case) with their counts."""
     rejected_file: str | None = None
 
     @property
@@ -89,7 +105,9 @@ class LoadReport:
             if t.returns:
                 parts.append(f"{t.returns:,} returns")
             if t.unknown_event_types:
-                parts.append(f"{t.unknown_event_types:,} unknown event types counted as page_view")
+                names = ", ".join(f"{k!r} {n:,}" for k, n in t.unknown_event_names.items())
+                top = f" (most frequent: {names}; map them under inputs.events.event_types)" if names else ""
+                parts.append(f"{t.unknown_event_types:,} unknown event types counted as page_view{top}")
             out.append("; ".join(parts))
         return out
 
@@ -170,25 +188,49 @@ def interrupt_queries() -> None:
 
 
 def load_shop(
-    transactions: Source,
+    transactions: Source | None,
     events: Source | None = None,
     customers: Source | None = None,
     *,
     inputs: InputsConfig | None = None,
     rejected_dir: str | Path | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
+    duckdb_config: DuckDBConfig | None = None,
 ) -> ShopData:
     """Load and validate a shop's tables into one DuckDB connection.
 
     Rejected rows are written to ``<rejected_dir>/<table>_rejected.csv`` (only when there are some and a
     folder is given); they are always counted in the returned report.
+
+    With ``transactions=None`` and ``inputs.transactions.from_events`` set, the transactions are the purchase
+    events of the events source (see `_purchases_spec`).
+
+    A new connection gets ``duckdb_config`` (default `DuckDBConfig`: memory_limit 3GB) and its own spill
+    folder, removed when the connection is closed or collected (see `engine_connection`). A connection
+    passed as ``con`` keeps its settings unless ``duckdb_config`` is given.
     """
     inputs = inputs or InputsConfig()
-    con = con or duckdb.connect()
+    if con is None:
+        con = engine_connection(duckdb_config)
+    elif duckdb_config is not None:
+        _apply_settings(con, duckdb_config)
     _CONNECTIONS.add(con)
     con.sql("SET TimeZone='UTC'")
     report = LoadReport()
     names = []
+    derive = inputs.transactions.from_events
+    if transactions is None:
+        if derive is None or events is None:
+            raise InputError(
+                "no transactions given: pass a transactions file, or an events file with "
+                "inputs.transactions.from_events in the config"
+            )
+        label = f"{events if not isinstance(events, pd.DataFrame) else 'the events table'}"
+        report.tables["transactions"] = _load_table(
+            con, "transactions", events, _purchases_spec(inputs), rejected_dir, purchases_of=inputs.events
+        )
+        report.tables["transactions"].source = f"{label} (its purchase events)"
+        names.append("transactions")
     for name, source in (("transactions", transactions), ("events", events), ("customers", customers)):
         if source is None:
             continue
@@ -197,6 +239,83 @@ def load_shop(
         names.append(name)
     con.sql("SET TimeZone='UTC'")
     return ShopData(con=con, report=report, names=tuple(names))
+
+
+def _purchases_spec(inputs: InputsConfig) -> TableInput:
+    """How to read the events source as transactions: its own columns and options, amount from the price column."""
+    ev, derive = inputs.events, inputs.transactions.from_events
+    assert derive is not None
+    columns = {c: ev.columns.get(c, c) for c in ("customer_id", "timestamp")}
+    columns["amount"] = derive.amount
+    if derive.order_id:
+        columns["order_id"] = derive.order_id
+    return TableInput(
+        columns=columns,
+        timestamp_format=ev.timestamp_format,
+        timezone=ev.timezone,
+        delimiter=ev.delimiter,
+        encoding=ev.encoding,
+        cancel_prefix=inputs.transactions.cancel_prefix,
+    )
+
+
+def _keep_purchases(con: duckdb.DuckDBPyConnection, raw: str, label: str, events: TableInput) -> None:
+    """Reduce raw_transactions (read from the events source) to its purchase events."""
+    types = _column_types(con, raw)
+    wanted = events.columns.get("event_type", "event_type")
+    col = _find(types, wanted)
+    if col is None:
+        raise InputError(
+            f"{label}: column '{wanted}' (event_type, to find the purchase events) not found; "
+            f"columns present: {', '.join(c for c in types if c != '_row')}",
+            path=label,
+            column="event_type",
+        )
+    mapping = event_type_map(events.vocabulary, events.event_types)
+    names = ", ".join(_lit(src) for src, dst in mapping.items() if dst == "purchase")
+    kind = f"lower(trim(CAST({_q(col)} AS VARCHAR)))"
+    con.sql(f"CREATE OR REPLACE TEMP TABLE _purchases AS SELECT * FROM {raw} WHERE {kind} IN ({names})")
+    con.sql(f"DROP {'VIEW' if _is_view(con, raw) else 'TABLE'} {raw}")
+    con.sql(f"ALTER TABLE _purchases RENAME TO {raw}")
+    con.sql("DELETE FROM _malformed_transactions")  # the events table reports the file's malformed lines
+
+
+def engine_connection(settings: DuckDBConfig | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with a memory limit and a spill folder of its own.
+
+    DuckDB's default limit is 80 % of RAM; with a limit it spills sorts, joins and aggregates to disk
+    instead. The folder is made under ``settings.temp_directory`` (default: the system temp folder) and
+    removed when the connection is closed and collected, or at exit.
+    """
+    settings = settings or DuckDBConfig()
+    parent = settings.temp_directory
+    if parent is not None:
+        Path(parent).mkdir(parents=True, exist_ok=True)
+    spill = tempfile.mkdtemp(prefix="churnkit-duckdb-", dir=parent)
+    try:
+        con = duckdb.connect(config={"memory_limit": settings.memory_limit, "temp_directory": spill})
+    except duckdb.Error as e:
+        shutil.rmtree(spill, ignore_errors=True)
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"invalid duckdb settings: {first}") from None
+    weakref.finalize(con, shutil.rmtree, spill, ignore_errors=True)
+    return con
+
+
+def _apply_settings(con: duckdb.DuckDBPyConnection, settings: DuckDBConfig) -> None:
+    try:
+        con.sql(f"SET memory_limit = {_lit(settings.memory_limit)}")
+        if settings.temp_directory is not None:
+            Path(settings.temp_directory).mkdir(parents=True, exist_ok=True)
+            con.sql(f"SET temp_directory = {_lit(settings.temp_directory)}")
+    except duckdb.Error as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(f"invalid duckdb settings: {first}") from None
+
+
+def spill_directory(con: duckdb.DuckDBPyConnection) -> str:
+    """The folder a connection spills to (``temp_directory``)."""
+    return str(con.sql("SELECT current_setting('temp_directory')").fetchall()[0][0])
 
 
 def _q(name: str) -> str:
@@ -208,9 +327,17 @@ def _lit(text: str) -> str:
 
 
 def _read_raw(con: duckdb.DuckDBPyConnection, name: str, source: Source, spec: TableInput) -> str:
-    """Create the temp table raw_<name> with the source's columns and a 1-based `_row`; return a label."""
+    """Create the temp table raw_<name> with the source's columns and a 1-based `_row`; return a label.
+
+    Also creates ``_malformed_<name>`` (source_row, reason, raw_line): the CSV lines that are not records
+    of the table (wrong number of fields, a broken quote, bytes that are not text), set aside.
+    """
     raw = f"raw_{name}"
+    con.sql(
+        f"CREATE OR REPLACE TEMP TABLE _malformed_{name} (source_row BIGINT, reason VARCHAR, raw_line VARCHAR)"
+    )
     if isinstance(source, pd.DataFrame):
+        check_header([str(c) for c in source.columns], f"the {name} table", name)
         view = f"_frame_{name}"
         con.register(view, source)
         con.sql(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT *, row_number() OVER () AS _row FROM {view}")
@@ -224,29 +351,15 @@ def _read_raw(con: duckdb.DuckDBPyConnection, name: str, source: Source, spec: T
     if path.is_dir() or not path.stat().st_size:
         raise InputError(f"{label}: the file is empty", path=label)
     with contextlib.ExitStack() as stack:
-        if fmt == "csv":
-            opts = ["all_varchar=true", "header=true"]
-            if spec.delimiter:
-                opts.append(f"delim={_lit(spec.delimiter)}")
-            elif str(path).lower().endswith(".tsv"):
-                opts.append("delim='\\t'")
-            if spec.encoding:
-                duck = _DUCKDB_ENCODINGS.get(codecs.lookup(spec.encoding).name)
-                if duck:
-                    opts.append(f"encoding={_lit(duck)}")
-                else:  # e.g. cp1252 from Excel: DuckDB reads it only with an extension, Python reads it
-                    path = stack.enter_context(_as_utf8(path, spec.encoding, label))
-            scan = f"read_csv({_lit(str(path))}, {', '.join(opts)})"
-            create = (
-                f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT *, row_number() OVER () AS _row FROM {scan}"
-            )
-        else:  # Parquet is read where it lies (a view), numbered by its own row order
-            create = (
-                f"CREATE OR REPLACE TEMP VIEW {raw} AS SELECT * EXCLUDE (file_row_number), "
-                f"file_row_number + 1 AS _row FROM read_parquet({_lit(str(path))}, file_row_number=true)"
-            )
         try:
-            con.sql(create)
+            if fmt == "csv":
+                _read_csv(con, name, path, spec, label, stack)
+            else:  # Parquet is read where it lies (a view), numbered by its own row order
+                _check_parquet_names(path, label, name)
+                con.sql(
+                    f"CREATE OR REPLACE TEMP VIEW {raw} AS SELECT * EXCLUDE (file_row_number), "
+                    f"file_row_number + 1 AS _row FROM read_parquet({_lit(str(path))}, file_row_number=true)"
+                )
             con.sql(f"SELECT count(*) FROM {raw}").fetchall()  # a broken file fails here, not later
         except duckdb.InterruptException:
             raise KeyboardInterrupt from None  # Ctrl-C during the read, not a bad file
@@ -257,6 +370,137 @@ def _read_raw(con: duckdb.DuckDBPyConnection, name: str, source: Source, spec: T
             first = msg.splitlines()[0] if msg else type(e).__name__
             raise InputError(f"{label}: cannot read the file as {fmt.upper()}: {first}", path=label) from None
     return label
+
+
+def _check_parquet_names(path: Path, label: str, name: str) -> None:
+    try:
+        import pyarrow.parquet as pq
+
+        names = pq.read_schema(path).names
+    except Exception:  # not readable by pyarrow: DuckDB's own read gives the message
+        return
+    check_header(names, label, name)
+
+
+_REJECT_REASONS = {
+    "TOO MANY COLUMNS": TOO_MANY_FIELDS,
+    "MISSING COLUMNS": TOO_FEW_FIELDS,
+    "UNQUOTED VALUE": UNBALANCED_QUOTE,
+    "LINE SIZE OVER MAXIMUM": LINE_TOO_LONG,
+}
+"""DuckDB's reject error types → the reasons churnkit gives (INVALID ENCODING / UNICODE: not text)."""
+
+
+def _reject_reason(kind: str, not_text: str) -> str:
+    if kind in _REJECT_REASONS:
+        return _REJECT_REASONS[kind]
+    return not_text if "ENCOD" in kind or "UNICODE" in kind else "malformed line"
+
+
+def _read_csv(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    path: Path,
+    spec: TableInput,
+    label: str,
+    stack: contextlib.ExitStack,
+) -> None:
+    """Read a CSV as text with its own header names; malformed lines go to ``_malformed_<name>``.
+
+    DuckDB reads with the dialect fixed (no sniffing: one bad line must not change how the file is read)
+    and ``store_rejects``, which keeps the good lines and records each bad one. A quote that is opened and
+    never closed makes any CSV reader take the following lines into that value; when DuckDB reports one,
+    the file is re-read line by line (`churnkit.data.io.split_lines`) so only the broken line is set aside.
+    """
+    raw = f"raw_{name}"
+    delimiter = spec.delimiter or ("\t" if str(path).lower().endswith((".tsv", ".tsv.gz")) else None)
+    duck_encoding: str | None = None
+    text_encoding = spec.encoding  # the encoding Python reads the (possibly transcoded) file in
+    if spec.encoding:
+        duck_encoding = _DUCKDB_ENCODINGS.get(codecs.lookup(spec.encoding).name)
+        if (
+            not duck_encoding
+        ):  # e.g. cp1252 from Excel: DuckDB reads it only with an extension, Python reads it
+            path = stack.enter_context(_as_utf8(path, spec.encoding, label))
+            text_encoding = None
+    delimiter = delimiter or sniff_delimiter(path)
+    try:
+        header = read_header(path, delimiter, text_encoding)
+    except UnicodeError:  # UnicodeDecodeError, or UTF-16 without its byte-order mark
+        raise not_text_error(label, name, spec.encoding) from None
+    except (OSError, EOFError, csv.Error) as e:
+        raise InputError(f"{label}: cannot read the file as CSV: {e}", path=label) from None
+    if not header:
+        raise InputError(f"{label}: the file is empty", path=label)
+    check_header(header, label, name)
+
+    def scan(file: Path, columns: list[str], encoding: str | None) -> str:
+        struct = "{" + ", ".join(f"{_lit(c)}: 'VARCHAR'" for c in columns) + "}"
+        opts = [
+            f"columns={struct}",
+            "auto_detect=false",
+            "header=true",
+            f"delim={_lit(delimiter)}",
+            "quote='\"'",
+            "escape='\"'",
+            "store_rejects=true",
+            f"rejects_table='_rej_{name}'",
+            f"rejects_scan='_rejscan_{name}'",
+        ]
+        if encoding:
+            opts.append(f"encoding={_lit(encoding)}")
+        return f"read_csv({_lit(str(file))}, {', '.join(opts)})"
+
+    con.sql(f"DROP TABLE IF EXISTS _rej_{name}")
+    con.sql(f"DROP TABLE IF EXISTS _rejscan_{name}")
+    con.sql(
+        f"CREATE OR REPLACE TEMP TABLE _read_{name} AS "
+        f"SELECT *, row_number() OVER () AS _seq FROM {scan(path, header, duck_encoding)}"
+    )
+    rejects = con.sql(
+        f"SELECT line, min(error_type), min(trim(csv_line, chr(13) || chr(10))) FROM _rej_{name} GROUP BY line ORDER BY line"
+    ).fetchall()
+    spans = any(
+        kind in ("UNQUOTED VALUE", "LINE SIZE OVER MAXIMUM") or "\n" in (text or "") or "\r" in (text or "")
+        for _, kind, text in rejects
+    )
+    if spans:  # a quote left open swallowed the lines after it: read the file line by line instead
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="churnkit-")))
+        clean = folder / "lines.csv"
+        bad = split_lines(path, clean, delimiter, text_encoding, len(header))
+        con.sql(f"DROP TABLE IF EXISTS _rej_{name}")
+        con.sql(f"DROP TABLE IF EXISTS _rejscan_{name}")
+        line_col = "_churnkit_line"
+        con.sql(
+            f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * EXCLUDE ({line_col}), "
+            f"CAST({line_col} AS BIGINT) AS _row FROM {scan(clean, [line_col, *header], None)}"
+        )
+        if bad:
+            rows = [(b.source_row, b.reason, b.text) for b in bad]
+            con.executemany(f"INSERT INTO _malformed_{name} VALUES (?, ?, ?)", rows)
+        con.sql(f"DROP TABLE _read_{name}")
+        return
+    not_text = not_text_reason(spec.encoding)
+    malformed = [(int(line) - 1, _reject_reason(kind, not_text), text) for line, kind, text in rejects]
+    if malformed:
+        con.executemany(f"INSERT INTO _malformed_{name} VALUES (?, ?, ?)", malformed)
+        # the reader numbers only the good lines: shift each past the malformed lines before it. With the
+        # bad data rows r_1 < r_2 < ..., good row k is data row k + #{j : r_j - j < k}
+        con.sql(
+            f"CREATE OR REPLACE TEMP TABLE {raw} AS "
+            f"WITH bad AS (SELECT source_row - row_number() OVER (ORDER BY source_row) AS g, "
+            f"row_number() OVER (ORDER BY source_row) AS j FROM _malformed_{name}), "
+            f"gaps AS (SELECT g, max(j) AS m FROM bad GROUP BY g) "
+            f"SELECT r.* EXCLUDE (_seq), r._seq + coalesce(gaps.m, 0) AS _row "
+            f"FROM _read_{name} r ASOF LEFT JOIN gaps ON r._seq > gaps.g ORDER BY r._seq"
+        )
+        con.sql(f"DROP TABLE _read_{name}")
+    else:  # renamed in place: no copy of a large table
+        con.sql(f"DROP TABLE IF EXISTS {raw}")
+        con.sql(f"ALTER TABLE _read_{name} RENAME COLUMN _seq TO _row")
+        con.sql(f"ALTER TABLE _read_{name} RENAME TO {raw}")
+    con.sql(f"DROP TABLE IF EXISTS _rej_{name}")
+    con.sql(f"DROP TABLE IF EXISTS _rejscan_{name}")
 
 
 def not_text_error(label: str, name: str, encoding: str | None) -> InputError:
@@ -337,15 +581,35 @@ def _load_table(
     source: Source,
     spec: TableInput,
     rejected_dir: str | Path | None,
+    *,
+    purchases_of: EventsInput | None = None,
 ) -> TableReport:
     schema = SCHEMAS[name]
     label = _read_raw(con, name, source, spec)
     raw = f"raw_{name}"
+    if purchases_of is not None:
+        _keep_purchases(con, raw, label, purchases_of)
     types = _column_types(con, raw)
     types.pop("_row", None)
     rows_read = con.sql(f"SELECT count(*) FROM {raw}").fetchall()[0][0]
+    malformed = dict(con.sql(f"SELECT reason, count(*) FROM _malformed_{name} GROUP BY 1").fetchall())
+    if rows_read == 0 and purchases_of is not None:
+        raise InputError(
+            f"{label}: no purchase events to derive transactions from (event types mapped to purchase: "
+            f"{', '.join(s for s, d in event_type_map(purchases_of.vocabulary, purchases_of.event_types).items() if d == 'purchase')})",
+            path=label,
+        )
     if rows_read == 0:
-        raise InputError(f"{label}: the {name} table has no data rows (only a header?)", path=label)
+        if not malformed:
+            raise InputError(f"{label}: the {name} table has no data rows (only a header?)", path=label)
+        where = ""
+        if rejected_dir is not None:
+            where = f" (see {_write_malformed_only(con, name, rejected_dir)})"
+        reasons_text = ", ".join(f"{n:,} {r}" for r, n in sorted(malformed.items()))
+        raise InputError(
+            f"{label}: no usable rows in the {name} table: every line is malformed ({reasons_text}){where}",
+            path=label,
+        )
 
     def source_of(canonical: str) -> str | None:
         return _find(types, spec.columns.get(canonical, canonical))
@@ -434,11 +698,12 @@ def _load_table(
         derived["amount"] = f'(CASE WHEN {is_return} THEN -abs("_amount") ELSE "_amount" END)'
         derived["is_return"] = is_return
     if name == "events":
-        known = ", ".join(_lit(e) for e in EVENT_TYPES)
-        derived["event_type"] = (
-            f'(CASE WHEN "_event_type" IN ({known}) THEN "_event_type" ELSE \'page_view\' END)'
-        )
+        mapping = event_type_map(getattr(spec, "vocabulary", None), getattr(spec, "event_types", None))
+        known = ", ".join(_lit(e) for e in mapping)
+        cases = " ".join(f"WHEN {_lit(src)} THEN {_lit(dst)}" for src, dst in mapping.items())
+        derived["event_type"] = f"""(CASE "_event_type" {cases} ELSE 'page_view' END)"""
         derived["_unknown_type"] = f'("_event_type" NOT IN ({known}))'
+        derived["_unknown_name"] = f'(CASE WHEN "_event_type" NOT IN ({known}) THEN "_event_type" END)'
     canonical = [c for c in [*exprs, *derived] if not c.startswith("_")]
     order_first = ["customer_id", "timestamp", "order_id", "amount", "is_return", "event_type"]
     keep = [c for c in order_first if c in canonical] + [c for c in canonical if c not in order_first]
@@ -449,7 +714,7 @@ def _load_table(
         + [f"{e} AS {_q(c)}" for c, e in blank.items()]
         + [f"{row_hash} AS _h", "_row"]
     )
-    extra = ["_unknown_type"] if name == "events" else []
+    extra = ["_unknown_type", "_unknown_name"] if name == "events" else []
     outer = ", ".join(
         [f"{derived.get(c, _q(c))} AS {_q(c)}" for c in keep]
         + [f"{derived[c]} AS {c}" for c in extra]
@@ -471,7 +736,11 @@ def _load_table(
     rejected = dict(
         con.sql(f"SELECT _reason, count(*) FROM {name} WHERE _reason IS NOT NULL GROUP BY 1").fetchall()
     )
-    report = TableReport(table=name, source=label, rows_read=rows_read, duplicates_dropped=duplicates)
+    for reason, n in malformed.items():
+        rejected[reason] = rejected.get(reason, 0) + n
+    report = TableReport(
+        table=name, source=label, rows_read=rows_read + sum(malformed.values()), duplicates_dropped=duplicates
+    )
     report.rejected = {k: int(v) for k, v in rejected.items()}
     if report.rejected and rejected_dir is not None:
         report.rejected_file = str(_write_rejected(con, name, rejected_dir))
@@ -481,10 +750,18 @@ def _load_table(
         report.unknown_event_types = con.sql(f"SELECT count(*) FROM {name} WHERE _unknown_type").fetchall()[
             0
         ][0]
+        if report.unknown_event_types:
+            report.unknown_event_names = dict(
+                con.sql(
+                    f"SELECT _unknown_name, count(*) AS n FROM {name} WHERE _unknown_type "
+                    f"GROUP BY 1 ORDER BY n DESC, 1 LIMIT {UNKNOWN_EVENTS_SHOWN}"
+                ).fetchall()
+            )
     con.sql(f"ALTER TABLE {name} DROP COLUMN _reason")
     for helper in ("_h", "_row", *extra):
         con.sql(f"ALTER TABLE {name} DROP COLUMN {helper}")
     con.sql(f"DROP {'VIEW' if _is_view(con, raw) else 'TABLE'} IF EXISTS {raw}")
+    con.sql(f"DROP TABLE IF EXISTS _malformed_{name}")
     report.rows_loaded = con.sql(f"SELECT count(*) FROM {name}").fetchall()[0][0]
     if name == "transactions":
         report.returns = con.sql("SELECT count(*) FROM transactions WHERE is_return").fetchall()[0][0]
@@ -527,13 +804,31 @@ def _drop_duplicates(con: duckdb.DuckDBPyConnection, name: str, raw: str, column
 
 
 def _write_rejected(con: duckdb.DuckDBPyConnection, name: str, rejected_dir: str | Path) -> Path:
-    """Write the set-aside rows with their original values, source row number and reason."""
+    """Write the set-aside rows with their original values, source row number and reason.
+
+    Malformed lines (no values to split) come with their text in a last column ``raw_line``.
+    """
+    target = Path(rejected_dir) / f"{name}_rejected.csv"
+    rows = (
+        f"SELECT r._row AS source_row, p._reason AS reason, r.* EXCLUDE (_row) "
+        f"FROM {name} p JOIN raw_{name} r USING (_row) WHERE p._reason IS NOT NULL"
+    )
+    if con.sql(f"SELECT count(*) FROM _malformed_{name}").fetchall()[0][0]:
+        rows = f"{rows} UNION ALL BY NAME SELECT source_row, reason, raw_line FROM _malformed_{name}"
+    with atomic_path(target) as tmp:
+        con.sql(
+            f"COPY (SELECT * FROM ({rows}) ORDER BY source_row) TO {_lit(str(tmp))} (FORMAT csv, HEADER true)"
+        )
+    return target
+
+
+def _write_malformed_only(con: duckdb.DuckDBPyConnection, name: str, rejected_dir: str | Path) -> Path:
+    """The rejected-rows file of a table whose every line is malformed."""
     target = Path(rejected_dir) / f"{name}_rejected.csv"
     with atomic_path(target) as tmp:
         con.sql(
-            f"COPY (SELECT r._row AS source_row, p._reason AS reason, r.* EXCLUDE (_row) "
-            f"FROM {name} p JOIN raw_{name} r USING (_row) WHERE p._reason IS NOT NULL ORDER BY r._row) "
-            f"TO {_lit(str(tmp))} (FORMAT csv, HEADER true)"
+            f"COPY (SELECT * FROM _malformed_{name} ORDER BY source_row) TO {_lit(str(tmp))} "
+            "(FORMAT csv, HEADER true)"
         )
     return target
 

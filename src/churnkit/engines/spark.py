@@ -33,9 +33,21 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from churnkit.config import InputsConfig, TableInput
-from churnkit.data.io import CSV_SUFFIXES, atomic_path, file_format, resolve_source
+from churnkit.data.io import (
+    CSV_SUFFIXES,
+    TOO_FEW_FIELDS,
+    TOO_MANY_FIELDS,
+    UNBALANCED_QUOTE,
+    atomic_path,
+    check_header,
+    file_format,
+    not_text_reason,
+    read_header,
+    resolve_source,
+    sniff_delimiter,
+)
 from churnkit.data.load import OUT_OF_RANGE, LoadReport, TableReport, _find, not_text_error
-from churnkit.data.schema import EVENT_TYPES, SCHEMAS, TIMESTAMP_RANGE
+from churnkit.data.schema import SCHEMAS, TIMESTAMP_RANGE, UNKNOWN_EVENTS_SHOWN, event_type_map
 from churnkit.errors import ChurnkitError, ConfigError, DataTooShortError, InputError, ModelError
 
 if TYPE_CHECKING:
@@ -203,11 +215,17 @@ def load_shop_spark(
     Spark as they are), Spark DataFrames or pandas DataFrames. Rejected rows are collected to the driver and
     written to ``<rejected_dir>/<table>_rejected.csv`` (only when there are some and a folder is given).
     """
+    inputs = inputs or InputsConfig()
+    if transactions is None:
+        raise ConfigError(
+            "the spark engine needs a transactions file (inputs.transactions.from_events is DuckDB-only for now)"
+            if inputs.transactions.from_events is not None
+            else "no transactions given: pass a transactions file"
+        )
     _require_pyspark()
     spark = spark or spark_session()
     for key, value in SESSION_CONF.items():
         spark.conf.set(key, value)
-    inputs = inputs or InputsConfig()
     tag = uuid.uuid4().hex[:12]
     data = SparkShopData(spark=spark, report=LoadReport(), names=())
     names: list[str] = []
@@ -235,14 +253,22 @@ def _is_spark_frame(source: Any) -> bool:
     return type(source).__module__.startswith("pyspark.") and hasattr(source, "schema")
 
 
+MALFORMED = "_churnkit_malformed"
+"""The column Spark's PERMISSIVE CSV reader puts a line in when it is not a record of the table."""
+
+
 def _read_raw(
     spark: SparkSession, name: str, source: Source, spec: TableInput
-) -> tuple[DataFrame, str, str | None]:
-    """The source as it is (CSV as text), a label for messages, and its file format (None for a DataFrame)."""
+) -> tuple[DataFrame, str, str | None, str]:
+    """The source as it is (CSV as text), a label for messages, its file format (None for a DataFrame) and
+    its delimiter. A CSV frame has the column `MALFORMED` last: the text of each line that is not a record
+    (too many or too few fields, an unbalanced quote), null for the others."""
     if isinstance(source, pd.DataFrame):
-        return spark.createDataFrame(source), f"the {name} table", None
+        check_header([str(c) for c in source.columns], f"the {name} table", name)
+        return spark.createDataFrame(source), f"the {name} table", None, ","
     if _is_spark_frame(source):
-        return source, f"the {name} table", None
+        check_header(list(source.columns), f"the {name} table", name)
+        return source, f"the {name} table", None, ","
     text = str(source)
     label = text
     if _URI.match(text) and not text.startswith("cdnow:"):
@@ -260,21 +286,56 @@ def _read_raw(
         if local.is_dir() and not any(p.is_file() and p.stat().st_size for p in local.rglob("*")):
             raise InputError(f"{label}: the folder has no data files", path=label)
         path = str(local.resolve())
+    delimiter = ","
     try:
         if fmt == "csv":
+            from pyspark.sql.types import StringType, StructField, StructType
+
             reader = spark.read.option("header", True).option("inferSchema", False).option("escape", '"')
             delimiter = spec.delimiter or ("\t" if text.lower().endswith(".tsv") else _sniff(path))
             reader = reader.option("sep", delimiter)
             if spec.encoding:
                 reader = reader.option("encoding", spec.encoding)
-            frame = reader.csv(path)
+            header = _header(spark, path, delimiter, spec, label, name)
+            schema = StructType([StructField(c, StringType()) for c in [*header, MALFORMED]])
+            reader = reader.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", MALFORMED)
+            frame = reader.schema(schema).csv(path)
         else:
             frame = spark.read.parquet(path)
+            check_header(list(frame.columns), label, name)
         frame.schema  # noqa: B018 - reads the header / footer now, so a broken file fails here
+    except ChurnkitError:
+        raise
     except Exception as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise InputError(f"{label}: cannot read the file as {fmt.upper()}: {first}", path=label) from None
-    return frame, label, fmt
+    return frame, label, fmt, delimiter
+
+
+def _header(
+    spark: SparkSession, path: str, delimiter: str, spec: TableInput, label: str, name: str
+) -> list[str]:
+    """A CSV's column names, read from the file itself (a local file or the first part of a folder) and
+    checked for blank and duplicate names; Spark's own header reading (for remote URIs) renames duplicates."""
+    local = None if _URI.match(path) else Path(path)
+    if local is not None and local.is_dir():
+        parts = sorted(p for p in local.iterdir() if p.name.lower().endswith(CSV_SUFFIXES))
+        local = parts[0] if parts else None
+    if local is None:
+        reader = spark.read.option("header", True).option("sep", delimiter).option("escape", '"')
+        if spec.encoding:
+            reader = reader.option("encoding", spec.encoding)
+        header = list(reader.csv(path).columns)
+    else:
+        try:
+            found = read_header(local, delimiter, spec.encoding)
+        except UnicodeError:
+            raise not_text_error(label, name, spec.encoding) from None
+        if not found:
+            raise InputError(f"{label}: the file is empty", path=label)
+        header = found
+    check_header(header, label, name)
+    return header
 
 
 def _format(path: str, *, folder: bool, has_csv: bool) -> str:
@@ -288,7 +349,7 @@ def _format(path: str, *, folder: bool, has_csv: bool) -> str:
 
 
 def _sniff(path: str) -> str:
-    """The delimiter of a local CSV's header line (',' unless the header only has ';', tab or '|')."""
+    """The delimiter of a local CSV's header line (`churnkit.data.io.sniff_delimiter`; a folder: its first part)."""
     if _URI.match(path):
         return ","
     if Path(path).is_dir():
@@ -296,16 +357,7 @@ def _sniff(path: str) -> str:
         if not parts:
             return ","
         path = str(parts[0])
-    try:
-        with open(path, "rb") as fh:
-            header = fh.readline(65536).decode("utf-8", "replace")
-    except OSError:
-        return ","
-    if "," in header:
-        return ","
-    counts = {d: header.count(d) for d in (";", "\t", "|")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
+    return sniff_delimiter(path)
 
 
 # ---- parsing rules (as in churnkit.data.load, with Spark columns) ------------------------------------
@@ -433,6 +485,51 @@ def _row_numbers(raw: DataFrame, *, check_text: bool) -> tuple[DataFrame, int, b
     return frame, total, any(r[2] for r in rows)
 
 
+def _malformed_labels(spec: TableInput, fmt: str | None) -> list[str]:
+    return (
+        [TOO_MANY_FIELDS, TOO_FEW_FIELDS, UNBALANCED_QUOTE, not_text_reason(spec.encoding)]
+        if fmt == "csv"
+        else []
+    )
+
+
+def _malformed_reason(
+    numbered: DataFrame,
+    source_cols: list[str],
+    types: dict[str, Any],
+    delimiter: str,
+    spec: TableInput,
+    fmt: str | None,
+) -> Column:
+    """Why a CSV line is not a record, as the DuckDB loader says it (null for a good line).
+
+    Spark's PERMISSIVE reader keeps such a line in `MALFORMED`; its reason comes from its text: an odd
+    number of quotes is an unbalanced quote, else the fields outside quotes are counted. Bytes that are not
+    UTF-8 reach Spark as U+FFFD (checked only for UTF-8 files).
+    """
+    from pyspark.sql import functions as F
+
+    if fmt != "csv":
+        return F.lit(None).cast("string")
+    line = numbered[MALFORMED]
+    quotes = F.length(line) - F.length(F.regexp_replace(line, '"', ""))
+    unquoted = F.regexp_replace(line, '"([^"]|"")*"', "")
+    fields = F.size(F.split(unquoted, re.escape(delimiter), -1))
+    n = len(source_cols)
+    reason = (
+        F.when(line.isNull(), F.lit(None).cast("string"))
+        .when(quotes % 2 == 1, F.lit(UNBALANCED_QUOTE))
+        .when(fields > n, F.lit(TOO_MANY_FIELDS))
+        .otherwise(F.lit(TOO_FEW_FIELDS))
+    )
+    if not spec.encoding:
+        texts = [F.coalesce(numbered[_q(c)], F.lit("")) for c in source_cols if _is_text(types[c])]
+        if texts:
+            bad = F.concat_ws("", *texts).contains("\ufffd")
+            reason = F.when(reason.isNull() & bad, F.lit(not_text_reason(None))).otherwise(reason)
+    return reason
+
+
 def _load_table(
     spark: SparkSession,
     name: str,
@@ -446,13 +543,11 @@ def _load_table(
     from pyspark.sql import functions as F
 
     schema = SCHEMAS[name]
-    raw, label, fmt = _read_raw(spark, name, source, spec)
-    types = {f.name: f.dataType for f in raw.schema.fields}
-    numbered, rows_read, replaced = _row_numbers(raw, check_text=fmt == "csv" and not spec.encoding)
+    raw, label, fmt, delimiter = _read_raw(spark, name, source, spec)
+    types = {f.name: f.dataType for f in raw.schema.fields if f.name != MALFORMED}
+    numbered, rows_read, _ = _row_numbers(raw, check_text=False)
     if rows_read == 0:
         raise InputError(f"{label}: the {name} table has no data rows (only a header?)", path=label)
-    if replaced:
-        raise not_text_error(label, name, None)
 
     def source_of(canonical: str) -> str | None:
         return _find(types, spec.columns.get(canonical, canonical))
@@ -481,16 +576,23 @@ def _load_table(
 
     # 1. exact duplicates over all source columns: keep the first row of each group
     source_cols = list(types)
-    dedup = numbered.groupBy(*[F.col(_q(c)) for c in source_cols]).agg(
-        F.min("_row").alias("_row"), F.count(F.lit(1)).alias("_n")
-    )
+    # a malformed line is set aside as it is read (as by the DuckDB loader), so never a duplicate
+    malformed_reason = _malformed_reason(numbered, source_cols, types, delimiter, spec, fmt)
+    keyed = numbered.withColumn("_malformed", malformed_reason)
+    keyed = keyed.withColumn("_key", F.when(F.col("_malformed").isNotNull(), F.col("_row")))
+    group = [F.col(_q(c)) for c in source_cols] + [F.col("_malformed"), F.col("_key")]
+    if MALFORMED in raw.columns:
+        group.append(F.col(MALFORMED))
+    dedup = keyed.groupBy(*group).agg(F.min("_row").alias("_row"), F.count(F.lit(1)).alias("_n"))
 
     # 2. parse canonical columns and give each unusable row a reason
     def col(c: str) -> Column:
         return dedup[_q(c)]
 
     exprs: dict[str, Column] = {}
-    reasons: list[tuple[Column, str]] = []
+    reasons: list[tuple[Column, str]] = [
+        (dedup["_malformed"] == F.lit(text), text) for text in _malformed_labels(spec, fmt)
+    ]
     cid = source_of("customer_id")
     exprs["customer_id"] = _text(col(cid))
     reasons.append((_blank(col(cid)), "missing customer_id"))
@@ -532,7 +634,12 @@ def _load_table(
         kind = F.lower(_text(col(et)))
         exprs["event_type_raw"] = kind
         reasons.append((_blank(col(et)), "missing event_type"))
-        exprs["event_type"] = F.when(kind.isin(*EVENT_TYPES), kind).otherwise(F.lit("page_view"))
+        mapping = event_type_map(getattr(spec, "vocabulary", None), getattr(spec, "event_types", None))
+        mapped = F.lit("page_view")
+        for src, dst in reversed(list(mapping.items())):
+            mapped = F.when(kind == F.lit(src), F.lit(dst)).otherwise(mapped)
+        exprs["event_type"] = mapped
+        exprs["event_type_known"] = kind.isin(*mapping)
     for optional, typ in schema.optional.items():
         if typ == "VARCHAR" and optional != "order_id":
             src = source_of(optional)
@@ -572,9 +679,7 @@ def _load_table(
     if name == "transactions":
         aggs.append(F.sum((ok & F.col("is_return")).cast("long")).alias("returns"))
     if name == "events":
-        aggs.append(
-            F.sum((ok & (F.col("event_type_raw") != F.col("event_type"))).cast("long")).alias("unknown")
-        )
+        aggs.append(F.sum((ok & ~F.col("event_type_known")).cast("long")).alias("unknown"))
     labels = list(
         dict.fromkeys(
             [text for _, text in reasons] + (["duplicate customer_id"] if name == "customers" else [])
@@ -597,30 +702,67 @@ def _load_table(
         returns=int(stats.get("returns") or 0),
         unknown_event_types=int(stats.get("unknown") or 0),
     )
+    if report.unknown_event_types:
+        top = (
+            parsed.filter(ok & ~F.col("event_type_known"))
+            .groupBy("event_type_raw")
+            .agg(F.count(F.lit(1)).alias("n"))
+            .orderBy(F.col("n").desc(), F.col("event_type_raw"))
+            .limit(UNKNOWN_EVENTS_SHOWN)
+            .collect()
+        )
+        report.unknown_event_names = {r[0]: int(r[1]) for r in top}
     if rejected and rejected_dir is not None:
-        report.rejected_file = str(_write_rejected(name, parsed, numbered, source_cols, rejected_dir))
-    columns = [c for c in exprs if c != "event_type_raw"]
+        report.rejected_file = str(
+            _write_rejected(
+                name,
+                parsed,
+                numbered,
+                source_cols,
+                rejected_dir,
+                malformed=_malformed_labels(spec, fmt),
+                delimiter=delimiter,
+            )
+        )
+    columns = [c for c in exprs if c not in ("event_type_raw", "event_type_known")]
     return parsed, columns, report
 
 
 def _write_rejected(
-    name: str, parsed: DataFrame, numbered: DataFrame, source_cols: list[str], rejected_dir: str | Path
+    name: str,
+    parsed: DataFrame,
+    numbered: DataFrame,
+    source_cols: list[str],
+    rejected_dir: str | Path,
+    *,
+    malformed: list[str] | None = None,
+    delimiter: str = ",",
 ) -> Path:
-    """The set-aside rows with their original values, source row number and reason (collected to the driver)."""
+    """The set-aside rows with their original values, source row number and reason (collected to the driver).
+
+    A malformed line (reason in ``malformed``) has no values, and its text in a last column ``raw_line``.
+    """
     from pyspark.sql import functions as F
 
     types = [numbered.schema[c].dataType.typeName() for c in source_cols]
     bad = parsed.filter(F.col("_reason").isNotNull()).select("_row", "_reason").alias("b")
-    rows = (
+    is_malformed = F.col("b._reason").isin(*malformed) if malformed else F.lit(False)
+    values = [
+        F.when(~is_malformed, _as_written(F.col(f"r.{_q(c)}"), t)).alias(c)
+        for c, t in zip(source_cols, types, strict=True)
+    ]
+    if malformed:
+        line = F.col(f"r.{MALFORMED}") if MALFORMED in numbered.columns else F.lit(None).cast("string")
+        joined = F.concat_ws(delimiter, *[F.coalesce(F.col(f"r.{_q(c)}"), F.lit("")) for c in source_cols])
+        values.append(F.when(is_malformed, F.coalesce(line, joined)).alias("raw_line"))
+    selected = (
         bad.join(numbered.alias("r"), F.col("b._row") == F.col("r._row"))
         .orderBy(F.col("b._row"))
-        .select(
-            F.col("b._row").alias("source_row"),
-            F.col("b._reason").alias("reason"),
-            *[_as_written(F.col(f"r.{_q(c)}"), t).alias(c) for c, t in zip(source_cols, types, strict=True)],
-        )
-        .toPandas()
+        .select(F.col("b._row").alias("source_row"), F.col("b._reason").alias("reason"), *values)
     )
+    if malformed and not selected.filter(F.col("raw_line").isNotNull()).limit(1).count():
+        selected = selected.drop("raw_line")  # as DuckDB: the column only when some line was malformed
+    rows = selected.toPandas()
     target = Path(rejected_dir) / f"{name}_rejected.csv"
     with atomic_path(target) as tmp:
         rows.to_csv(tmp, index=False)
