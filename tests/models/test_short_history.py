@@ -49,7 +49,7 @@ def lifetimes_btyd(tx: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     p_alive = bg.conditional_probability_alive(x, t_x, T)
     p_none = 1 - p_alive + p_alive * ((alpha + T) / (alpha + T + H)) ** (r + x)
     purchases = bg.conditional_expected_number_of_purchases_up_to_time(H, x, t_x, T)
-    repeat = summary[summary["frequency"] > 0]
+    repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
     gg = lifetimes.GammaGammaFitter(penalizer_coef=0.001).fit(repeat["frequency"], repeat["monetary_value"])
     spend = gg.conditional_expected_average_profit(x, summary["monetary_value"])
     return pd.DataFrame({"p_no_purchase": p_none, "clv": purchases * spend}, index=summary.index.astype(str))
