@@ -311,9 +311,18 @@ def simulate_future(
         act, t = act[stay], t[stay]
     cust = np.concatenate(cust_parts) if cust_parts else np.array([], dtype=np.int64)
     times = np.concatenate(time_parts) if time_parts else np.array([])
+    order = np.argsort(times, kind="stable")
+    cust, times = cust[order], times[order]
+    spend = truth["mean_spend"].to_numpy(dtype=float)
+    amount = g.gamma(
+        _PARAMS["p"], spend[cust] / _PARAMS["p"]
+    )  # drawn before the campaign: same with or without
+    product = g.integers(1, _N_PRODUCTS + 1, cust.size)
 
-    converted = 0
+    won = np.array([], dtype=np.int64)
     if "group" in scores.columns and campaign_effect > 0:
+        # the campaign's draws come from their own stream: the purchases above are the same with or without it
+        c = np.random.default_rng(np.random.SeedSequence([seed, 17, 1]))
         target_ids = set(scores.loc[scores["group"].astype(str) == "target", "customer_id"].astype(str))
         is_target = truth["customer_id"].astype(str).isin(target_ids).to_numpy()
         bought = np.zeros(len(truth), dtype=bool)
@@ -321,19 +330,15 @@ def simulate_future(
         candidates = np.flatnonzero(is_target & ~bought)
         share = candidates.size / max(int(is_target.sum()), 1)
         if candidates.size:
-            q = min(1.0, campaign_effect / share)
-            won = candidates[g.random(candidates.size) < q]
-            converted = int(won.size)
+            won = candidates[c.random(candidates.size) < min(1.0, campaign_effect / share)]
             cust = np.concatenate([cust, won])
-            times = np.concatenate([times, g.uniform(0, days, won.size)])
+            times = np.concatenate([times, c.uniform(0, days, won.size)])
+            amount = np.concatenate([amount, c.gamma(_PARAMS["p"], spend[won] / _PARAMS["p"])])
+            product = np.concatenate([product, c.integers(1, _N_PRODUCTS + 1, won.size)])
+    converted = int(won.size)
 
-    spend = truth["mean_spend"].to_numpy(dtype=float)[cust]
-    amount = np.round(g.gamma(_PARAMS["p"], spend / _PARAMS["p"]), 2)
-    order = np.argsort(times, kind="stable")
-    cust, times, amount = cust[order], times[order], np.maximum(amount[order], 0.01)
     day0 = np.datetime64(end + pd.Timedelta(days=1), "D")
     width = max(7, len(str(cust.size)))
-    channel = truth["preferred_channel"].astype(str).to_numpy()[cust]
     future = pd.DataFrame(
         {
             "customer_id": truth["customer_id"].astype(str).to_numpy()[cust],
@@ -341,12 +346,13 @@ def simulate_future(
             "timestamp": (
                 day0.astype("datetime64[s]") + np.floor(times * _DAY).astype("timedelta64[s]")
             ).astype("datetime64[us]"),
-            "amount": amount,
+            "amount": np.maximum(np.round(amount, 2), 0.01),
             "quantity": np.ones(cust.size, dtype=np.int64),
-            "channel": channel,
-            "product_id": [f"P{k:05d}" for k in g.integers(1, _N_PRODUCTS + 1, cust.size)],
+            "channel": truth["preferred_channel"].astype(str).to_numpy()[cust],
+            "product_id": [f"P{k:05d}" for k in product],
         }
     ).astype(shop.transactions.dtypes.to_dict())
+    future = future.iloc[np.argsort(times, kind="stable")]
     transactions = pd.concat([shop.transactions, future], ignore_index=True)
     params = {
         **shop.params,

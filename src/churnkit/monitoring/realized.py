@@ -85,7 +85,7 @@ def _check_passed(data: Any, as_of: dt.date, horizon_days: int) -> None:
     if last < need:
         raise HorizonNotPassedError(
             f"the {horizon_days}-day horizon of these scores (as of {as_of}) has not passed: the transactions end "
-            f"on {last}; evaluate needs data up to {need} (run it on or after {need + dt.timedelta(days=1)})",
+            f"on {last}; measuring it needs data up to {need} (run it on or after {need + dt.timedelta(days=1)})",
             needed=need,
         )
 
