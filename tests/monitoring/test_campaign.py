@@ -133,3 +133,25 @@ def test_simulate_future_wants_scores_from_the_day_after_the_end(shop, scores):
     assert set(new["customer_id"]) <= alive  # only customers still alive at the end buy (no campaign)
     again = simulate_future(shop, scores, days=30, campaign_effect=0.0, seed=1)
     pd.testing.assert_frame_equal(fut.transactions, again.transactions)
+
+
+def test_borderline_interval_and_test_disagreement_is_said(futures, scores, monkeypatch):
+    import churnkit.monitoring.campaign as campaign
+
+    def fake(*args, **kwargs):  # an interval excluding 0 with a p-value above 5 %: the unequal-size margin
+        r = {
+            "target": 0.17,
+            "control": 0.13,
+            "lift": 0.04,
+            "ci_low": 0.0003,
+            "ci_high": 0.077,
+            "p_value": 0.059,
+        }
+        return {
+            "retention": {**r, "n_target": 1, "n_control": 1},
+            "revenue_per_customer": {**r, "n_target": 1},
+        }
+
+    monkeypatch.setattr(campaign, "campaign_tests", fake)
+    result = measure_campaign(scores, ShopData.from_frames(futures[0.10].transactions), horizon_days=H)
+    assert any("borderline" in n for n in result.notes)

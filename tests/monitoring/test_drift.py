@@ -60,3 +60,16 @@ def test_reference_is_plain_json_and_message_names_the_top_features():
     assert "\n" not in msg
     assert drift_message(pd.Series({"x": 0.1})) is None
     assert drift_message(None) is None
+
+
+def test_the_monitoring_core_does_not_import_mlflow():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import churnkit.monitoring, churnkit.monitoring.realized, churnkit.monitoring.campaign\n"
+        "assert 'mlflow' not in sys.modules, 'mlflow imported'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr

@@ -161,6 +161,12 @@ def measure_campaign(
         raise InputError(f"need customers in both groups, found {len(t)} target and {len(c)} control")
     tests = campaign_tests(t["retained"], t["future_revenue"], c["retained"], c["future_revenue"])
     rev = tests["revenue_per_customer"]
+    ret = tests["retention"]
+    if (ret["ci_low"] > 0 or ret["ci_high"] < 0) != (ret["p_value"] < 0.05):
+        notes.append(
+            "the retention interval (unpooled) and the z test (pooled) disagree about significance at 5%: "
+            "the lift is borderline"
+        )
     n_t = len(t)
     incremental = rev["lift"] * n_t
     contacts = n_t
