@@ -134,6 +134,16 @@ def generate(
     customers: Annotated[int, typer.Option("--customers", "-n", min=1, help="Number of customers.")] = 5000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same files).")] = 0,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    continue_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--continue-from", help="Scores of this shop (same -n/--seed): add the next --days after them."
+        ),
+    ] = None,
+    days: Annotated[int, typer.Option("--days", min=1, help="Days to simulate with --continue-from.")] = 90,
+    campaign_effect: Annotated[
+        float, typer.Option("--campaign-effect", help="Retention lift of the scores' target group.")
+    ] = 0.02,
     config: ConfigOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
@@ -143,7 +153,15 @@ def generate(
     if fmt not in ("csv", "parquet"):
         raise typer.BadParameter("use csv or parquet", param_hint="--format")
     _config(config, tracking_uri)
-    paths = write_shop(generate_shop(customers, seed=seed), out_dir, fmt=fmt)
+    shop = generate_shop(customers, seed=seed)
+    if continue_from is not None:  # monitoring (issue 17): the same shop H days later, after a campaign
+        from churnkit.data.io import read_table
+        from churnkit.data.sample import simulate_future
+
+        shop = simulate_future(
+            shop, read_table(continue_from), days=days, campaign_effect=campaign_effect, seed=seed
+        )
+    paths = write_shop(shop, out_dir, fmt=fmt)
     for name, path in paths.items():
         _echo(f"{name}: {path}")
 

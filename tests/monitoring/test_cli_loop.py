@@ -47,8 +47,10 @@ def loop(tmp_path_factory):  # type: ignore[no-untyped-def]
         top = cli(*score, "--top", "100", "-o", work / "top.csv")
     scores = pd.read_csv(work / "scores.csv", dtype={"customer_id": str})
     # the next H days, with a 10-point campaign effect on the target group
-    future = simulate_future(generate_shop(N, seed=SEED), scores, days=H, campaign_effect=0.10, seed=1)
-    write_shop(future, work / "future")
+    cont = ["--continue-from", work / "scores.csv", "--days", H, "--campaign-effect", "0.10"]
+    assert cli("generate", work / "future", "-n", N, "--seed", SEED, *cont).exit_code == 0
+    future = simulate_future(generate_shop(N, seed=SEED), scores, days=H, campaign_effect=0.10, seed=SEED)
+    write_shop(future, work / "library")
     return {
         "cli": cli,
         "work": work,
@@ -73,6 +75,19 @@ def _outcomes(loop) -> pd.DataFrame:  # type: ignore[no-untyped-def]
     out["churned"] = (~out["customer_id"].isin(set(w.loc[w["amount"] > 0, "customer_id"]))).astype(int)
     out["revenue"] = out["customer_id"].map(w.groupby("customer_id")["amount"].sum()).fillna(0.0)
     return out
+
+
+def test_generate_continue_from_writes_the_library_simulation(loop):
+    work = loop["work"]
+    for table in ("transactions", "events", "customers"):
+        assert (work / "future" / f"{table}.csv").read_bytes() == (
+            work / "library" / f"{table}.csv"
+        ).read_bytes()
+    new = (
+        pd.read_csv(work / "future/transactions.csv").shape[0]
+        - pd.read_csv(work / "shop/transactions.csv").shape[0]
+    )
+    assert new > 0
 
 
 def test_score_adds_groups_and_says_what_lift_they_can_detect(loop):
