@@ -387,7 +387,7 @@ def score(
     """Score the customer base: churn probability, CLV, segment, risk tier, reasons and an action."""
     from churnkit.data.io import write_table
     from churnkit.monitoring.drift import drift_message, score_and_drift
-    from churnkit.monitoring.holdout import apply_holdout
+    from churnkit.monitoring.holdout import apply_holdout, check_fraction
     from churnkit.targeting import select_customers
     from churnkit.tracking.runs import load_model
 
@@ -395,6 +395,8 @@ def score(
         raise typer.BadParameter("--budget and --cost-per-contact go together", param_hint="--budget")
     if top is not None and budget is not None:
         raise typer.BadParameter("use either --top or --budget", param_hint="--top")
+    if holdout is not None:
+        check_fraction(holdout)
     cfg = _config(
         config,
         tracking_uri,

@@ -183,3 +183,36 @@ def test_score_warns_about_drift_naming_the_features(loop):
     assert len(warnings) == 1 and "PSI > 0.2" in warnings[0]
     assert "monetary" in warnings[0] or "revenue" in warnings[0]
     assert "warning: drift" not in loop["scored"].stderr  # the training data itself does not drift
+
+
+def test_score_and_drift_scores_exactly_like_model_score(loop):
+    from churnkit.config import load_config
+    from churnkit.data.load import load_shop
+    from churnkit.monitoring.drift import score_and_drift
+    from churnkit.tracking.runs import load_model
+
+    work = loop["work"]
+    model = load_model(loop["model"], load_config())
+    data = load_shop(*(work / f"shop/{t}.csv" for t in ("transactions", "events", "customers")))
+    scores, drift = score_and_drift(model, data)
+    pd.testing.assert_frame_equal(scores, model.score(data))
+    assert drift is not None and (drift < 0.2).all() and "churn_probability" in drift.index
+    del model.drift_reference_  # a model trained before drift references existed
+    assert score_and_drift(model, data)[1] is None
+
+
+def test_a_bad_holdout_fraction_is_a_usage_error(loop):
+    work = loop["work"]
+    result = loop["cli"](
+        "score",
+        "-m",
+        loop["model"],
+        "-t",
+        work / "shop/transactions.csv",
+        "-o",
+        work / "x.csv",
+        "--holdout",
+        "1.5",
+    )
+    assert result.exit_code == 2 and "between 0 and 1" in result.stderr
+    assert not (work / "x.csv").exists()

@@ -27,6 +27,7 @@ __all__ = [
     "TARGET",
     "apply_holdout",
     "assign_groups",
+    "check_fraction",
     "holdout_uniform",
     "holdout_uniform_sql",
     "select_with_holdout",
@@ -38,7 +39,8 @@ _BITS = 52  # 13 hex digits: integers below 2^53 are exact in a double, so u is 
 _SCALE = float(2**_BITS)
 
 
-def _check_fraction(fraction: float) -> float:
+def check_fraction(fraction: float) -> float:
+    """The holdout fraction as a float strictly between 0 and 1 (ConfigError otherwise)."""
     if isinstance(fraction, bool) or not (0 < float(fraction) < 1):
         raise ConfigError(f"--holdout must be a fraction between 0 and 1 (e.g. 0.1), got {fraction!r}")
     return float(fraction)
@@ -65,7 +67,7 @@ def holdout_uniform_sql(column: str = "customer_id", *, salt: str = DEFAULT_SALT
 
 def assign_groups(customer_ids: pd.Series, fraction: float, *, salt: str = DEFAULT_SALT) -> pd.Series:
     """``control`` for a share ``fraction`` of customers (by their hash draw), ``target`` for the others."""
-    fraction = _check_fraction(fraction)
+    fraction = check_fraction(fraction)
     ids = pd.Series(customer_ids)
     u = holdout_uniform(ids.astype(str), salt=salt)
     return pd.Series(np.where(u < fraction, CONTROL, TARGET), index=ids.index, name="group", dtype="str")
