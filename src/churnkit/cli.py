@@ -138,6 +138,16 @@ def generate(
     customers: Annotated[int, typer.Option("--customers", "-n", min=1, help="Number of customers.")] = 5000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same files).")] = 0,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    continue_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--continue-from", help="Scores of this shop (same -n/--seed): add the next --days after them."
+        ),
+    ] = None,
+    days: Annotated[int, typer.Option("--days", min=1, help="Days to simulate with --continue-from.")] = 90,
+    campaign_effect: Annotated[
+        float, typer.Option("--campaign-effect", help="Retention lift of the scores' target group.")
+    ] = 0.02,
     config: ConfigOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
@@ -147,7 +157,15 @@ def generate(
     if fmt not in ("csv", "parquet"):
         raise typer.BadParameter("use csv or parquet", param_hint="--format")
     _config(config, tracking_uri)
-    paths = write_shop(generate_shop(customers, seed=seed), out_dir, fmt=fmt)
+    shop = generate_shop(customers, seed=seed)
+    if continue_from is not None:  # monitoring (issue 17): the same shop H days later, after a campaign
+        from churnkit.data.io import read_table
+        from churnkit.data.sample import simulate_future
+
+        shop = simulate_future(
+            shop, read_table(continue_from), days=days, campaign_effect=campaign_effect, seed=seed
+        )
+    paths = write_shop(shop, out_dir, fmt=fmt)
     for name, path in paths.items():
         _echo(f"{name}: {path}")
 
@@ -362,6 +380,13 @@ def score(
     cost_per_contact: Annotated[
         float | None, typer.Option("--cost-per-contact", min=0, help="Cost of contacting one customer.")
     ] = None,
+    holdout: Annotated[
+        float | None,
+        typer.Option("--holdout", help="Share kept as a control group (adds group = target | control)."),
+    ] = None,
+    holdout_salt: Annotated[
+        str, typer.Option("--holdout-salt", help="Salt of the group hash: same salt, same groups.")
+    ] = "churnkit",
     quiet: QuietOpt = False,
     engine: EngineOpt = None,
     config: ConfigOpt = None,
@@ -369,6 +394,8 @@ def score(
 ) -> None:
     """Score the customer base: churn probability, CLV, segment, risk tier, reasons and an action."""
     from churnkit.data.io import write_table
+    from churnkit.monitoring.drift import drift_message, score_and_drift
+    from churnkit.monitoring.holdout import apply_holdout, check_fraction
     from churnkit.targeting import select_customers
     from churnkit.tracking.runs import load_model
 
@@ -376,6 +403,8 @@ def score(
         raise typer.BadParameter("--budget and --cost-per-contact go together", param_hint="--budget")
     if top is not None and budget is not None:
         raise typer.BadParameter("use either --top or --budget", param_hint="--top")
+    if holdout is not None:
+        check_fraction(holdout)
     cfg = _config(
         config,
         tracking_uri,
@@ -391,8 +420,15 @@ def score(
         step("loading and validating inputs")
         data = _load(cfg, out.parent)
         step("building features and scoring")
-        scores = churn_model.score(data, as_of=cfg.as_of)
-    selection = select_customers(scores, top=top, budget=budget, cost_per_contact=cost_per_contact)
+        scores, drift = score_and_drift(churn_model, data, as_of=cfg.as_of)
+    if holdout is not None:
+        selection = apply_holdout(
+            scores, holdout, salt=holdout_salt, top=top, budget=budget, cost_per_contact=cost_per_contact
+        )
+    else:
+        selection = select_customers(scores, top=top, budget=budget, cost_per_contact=cost_per_contact)
+    if (warning := drift_message(drift)) is not None:
+        typer.echo(f"warning: {warning}", err=True)
     write_table(selection.scores, out)
     if not quiet:
         _report(data)
@@ -497,6 +533,82 @@ def demo(
     with _progress(quiet) as step:
         outputs = run_demo(out_dir, cfg, customers=customers, seed=seed, progress=step)
     for line in outputs.lines():
+        _echo(line)
+
+
+@app.command()
+def evaluate(
+    scores: Annotated[Path, typer.Option("--scores", "-s", help="An earlier `churnkit score` output.")],
+    transactions: TxOpt = None,
+    events: EventsOpt = None,
+    customers: CustomersOpt = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", "-m", help="The model that made the scores: its backtest and horizon."),
+    ] = None,
+    horizon: Annotated[
+        int | None,
+        typer.Option("--horizon", min=1, help="Horizon H in days (default: the model's, else 90)."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML report of the evaluation.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object only.")] = False,
+    engine: EngineOpt = None,
+    config: ConfigOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Once [as_of, as_of + H) has passed: the realized metrics of old scores beside the backtest's."""
+    from churnkit.data.io import read_table
+    from churnkit.tracking.evaluation import evaluate_file
+
+    cfg = _config(
+        config, tracking_uri, transactions=transactions, events=events, customers=customers, engine=engine
+    )
+    table = read_table(scores)
+    data = _load(cfg, Path("rejected"))
+    evaluation, run_id = evaluate_file(
+        cfg, data, table, scores_path=scores, model=model, horizon_days=horizon, out=out
+    )
+    if json_out:
+        _print_json({**evaluation.to_dict(), "run_id": run_id})
+        return
+    for line in evaluation.lines():
+        _echo(line)
+    if out is not None:
+        _echo(f"report: {out}")
+    if run_id is not None:
+        _echo(f"evaluation run {run_id}")
+
+
+@app.command("evaluate-campaign")
+def evaluate_campaign(
+    scores: Annotated[Path, typer.Option("--scores", "-s", help="A `churnkit score --holdout` output.")],
+    transactions: TxOpt = None,
+    contacted: Annotated[
+        Path | None, typer.Option("--contacted", help="Customers actually contacted (a customer_id column).")
+    ] = None,
+    cost_per_contact: Annotated[
+        float | None, typer.Option("--cost-per-contact", min=0, help="Cost of contacting one customer.")
+    ] = None,
+    horizon: HorizonOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object only.")] = False,
+    engine: EngineOpt = None,
+    config: ConfigOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Target vs control after a campaign: retention and revenue lift with 95% intervals, p-values, return."""
+    from churnkit.data.io import read_table
+    from churnkit.monitoring.campaign import measure_campaign
+
+    cfg = _config(config, tracking_uri, transactions=transactions, horizon_days=horizon, engine=engine)
+    table = read_table(scores)
+    data = _load(cfg, Path("rejected"))
+    result = measure_campaign(
+        table, data, horizon_days=cfg.horizon_days, contacted=contacted, cost_per_contact=cost_per_contact
+    )
+    if json_out:
+        _print_json(result.to_dict())
+        return
+    for line in result.lines():
         _echo(line)
 
 

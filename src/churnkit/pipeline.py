@@ -173,6 +173,10 @@ class ChurnkitModel:
             bins=self.segment_settings.get("rfm_bins", 5),
             segment_map=self.segment_settings.get("segment_map"),
         ).fit(ref)
+        # --- monitoring hook (issue 17): PSI reference distributions of the features and score, for `score` ---
+        from churnkit.monitoring.drift import fit_reference
+
+        self.drift_reference_ = fit_reference(self, table)
         return self
 
     def fit_tiers(self, base: pd.DataFrame) -> ChurnkitModel:

@@ -1,0 +1,176 @@
+"""Population stability index (PSI) of the model's features and score: training base vs scored base.
+
+``reference_distributions`` learns, at fit time, each column's bins and the training share in each bin:
+numeric columns get up to ten quantile bins (edges at the training deciles, open at both ends) plus a
+missing-value bin; text columns get their categories (the 20 most frequent, the rest as ``__other__``) plus
+missing. ``psi`` puts a new frame into the same bins and sums, over bins,
+(share_new − share_ref) · ln(share_new / share_ref), with shares floored at 1e-4 so an empty bin stays finite.
+Rules of thumb: below 0.1 stable, 0.1–0.2 some shift, above 0.2 a shift worth a look.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "DRIFT_THRESHOLD",
+    "drift_message",
+    "fit_reference",
+    "psi",
+    "reference_distributions",
+    "score_and_drift",
+]
+
+DRIFT_THRESHOLD = 0.2
+_EPS = 1e-4
+_MAX_CATEGORIES = 20
+_OTHER = "__other__"
+_MAX_ROWS = 200_000  # quantile edges do not need more rows; a seeded sample keeps fit time flat
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+
+
+def reference_distributions(table: pd.DataFrame, columns: list[str], *, bins: int = 10) -> dict[str, Any]:
+    """Bin edges (numeric) or categories (text) and the share of ``table``'s rows in each bin, per column.
+
+    Plain Python lists and floats only (the dict pickles with the model and dumps to JSON).
+    """
+    if len(table) > _MAX_ROWS:
+        table = table.sample(_MAX_ROWS, random_state=0)
+    out: dict[str, Any] = {}
+    for col in columns:
+        if col not in table.columns:
+            continue
+        s = table[col]
+        if _is_numeric(s):
+            x = s.to_numpy(dtype=float, na_value=np.nan)
+            x = np.where(np.isfinite(x), x, np.nan)
+            ok = x[~np.isnan(x)]
+            edges = np.unique(np.quantile(ok, np.linspace(0, 1, bins + 1)[1:-1])) if ok.size else np.array([])
+            counts = _numeric_counts(x, edges)
+            out[col] = {"kind": "numeric", "edges": [float(e) for e in edges], "shares": _shares(counts)}
+        else:
+            text = s.astype("object").where(s.notna(), None)
+            freq = text.dropna().astype(str).value_counts()
+            cats = sorted(freq.index[:_MAX_CATEGORIES].tolist())
+            counts = _category_counts(text, cats)
+            out[col] = {"kind": "category", "categories": cats, "shares": _shares(counts)}
+    return out
+
+
+def _numeric_counts(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts per bin: (-inf, e1], (e1, e2], ..., (e_k, inf), then missing."""
+    missing = np.isnan(x)
+    idx = np.searchsorted(edges, x[~missing], side="left")
+    counts = np.bincount(idx, minlength=len(edges) + 1).astype(float)
+    return np.append(counts, float(missing.sum()))
+
+
+def _category_counts(text: pd.Series, cats: list[str]) -> np.ndarray:
+    missing = text.isna().to_numpy()
+    values = text[~missing].astype(str)
+    known = values.value_counts()
+    counts = [float(known.get(c, 0)) for c in cats]
+    other = float(len(values) - sum(counts))
+    return np.array([*counts, other, float(missing.sum())])
+
+
+def _shares(counts: np.ndarray) -> list[float]:
+    total = counts.sum()
+    return [float(c / total) if total else 0.0 for c in counts]
+
+
+def psi(reference: dict[str, Any], frame: pd.DataFrame) -> pd.Series:
+    """PSI of every reference column present in ``frame``, largest first (NaN for an empty frame)."""
+    values: dict[str, float] = {}
+    for col, ref in reference.items():
+        if col not in frame.columns:
+            continue
+        s = frame[col]
+        if ref["kind"] == "numeric":
+            x = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            x = np.where(np.isfinite(x), x, np.nan)
+            counts = _numeric_counts(x, np.asarray(ref["edges"], dtype=float))
+        else:
+            counts = _category_counts(s.astype("object").where(s.notna(), None), list(ref["categories"]))
+        if counts.sum() == 0:
+            values[col] = math.nan
+            continue
+        new = np.maximum(counts / counts.sum(), _EPS)
+        old = np.maximum(np.asarray(ref["shares"], dtype=float), _EPS)
+        values[col] = float(np.sum((new - old) * np.log(new / old)))
+    return pd.Series(values, name="psi", dtype=float).sort_values(ascending=False)
+
+
+def fit_reference(model: Any, table: pd.DataFrame) -> dict[str, Any]:
+    """The reference of a fitted `ChurnkitModel`: its features and its churn score on the training table.
+
+    Called at the end of ``ChurnkitModel.fit`` (the boosted churn model's probability, or the BTYD
+    P(no purchase in H) when there is no boosted model).
+    """
+    cols = list(model.feature_columns_)
+    frame = table
+    if len(frame) > _MAX_ROWS:
+        frame = frame.sample(_MAX_ROWS, random_state=0)
+    churn = getattr(model, "churn_", None)
+    if churn is not None:
+        score = churn.predict_proba(frame[cols])
+    elif "p_no_purchase" in frame.columns:
+        score = frame["p_no_purchase"].to_numpy()
+    else:
+        score = None
+    if score is not None:
+        frame = frame.assign(churn_probability=np.asarray(score, dtype=float))
+        cols.append("churn_probability")
+    return reference_distributions(frame, cols)
+
+
+def score_and_drift(model: Any, data: Any, *, as_of: Any = None) -> tuple[pd.DataFrame, pd.Series | None]:
+    """``model.score(data, as_of=...)`` plus the PSI of its features and churn score against the training base.
+
+    The PSI is None for a model trained before drift references existed. BTYD outputs the score table does
+    not carry (P(no purchase), expected spend, discounted CLV inside the features) are left out.
+    """
+    import datetime as dt
+
+    from churnkit.errors import DataTooShortError
+    from churnkit.pipeline import _day
+
+    first, last = data.date_range()
+    day = _day(as_of) or (last + dt.timedelta(days=1))
+    if day <= first:
+        raise DataTooShortError(
+            f"as-of date {day} is not after the first purchase ({first}): no customer base"
+        )
+    features = model.features(data, as_of=day)
+    scores = model.score_features(features)
+    reference = getattr(model, "drift_reference_", None)
+    if not reference:
+        return scores, None
+    frame = features.reset_index(drop=True)
+    for col in ("churn_probability", "p_alive", "expected_purchases"):
+        frame[col] = scores[col].to_numpy()
+    return scores, psi(reference, frame)
+
+
+def drift_message(
+    values: pd.Series | None, *, threshold: float = DRIFT_THRESHOLD, top: int = 5
+) -> str | None:
+    """One line naming the columns whose PSI is above ``threshold`` (None when nothing drifted)."""
+    if values is None:
+        return None
+    high = values[values > threshold]
+    if high.empty:
+        return None
+    named = ", ".join(f"{k} {v:.2f}" for k, v in high.head(top).items())
+    more = f" and {len(high) - top} more" if len(high) > top else ""
+    return (
+        f"drift: {len(high)} of {len(values)} model inputs/score moved since training (PSI > {threshold}): "
+        f"{named}{more}"
+    )
