@@ -598,7 +598,9 @@ def demo(
     cfg = _config(config, tracking_uri)
     with _progress(quiet) as step:
         outputs = run_demo(out_dir, cfg, customers=customers, seed=seed, progress=step, show=_info)
-    for line in outputs.lines():
+    for line in [*outputs.facts, ""]:
+        _info(line)
+    for line in outputs.output_lines():
         _echo(line)
 
 
@@ -637,7 +639,8 @@ _SHORT = (
 
 
 def _fit_table(table, width: int) -> list[str]:  # type: ignore[no-untyped-def]
-    """The runs table as lines no wider than ``width``: abbreviated headers, then columns dropped from the right.
+    """The runs table as lines no wider than ``width``: abbreviated headers, then columns dropped from the right
+    (``start_time`` first, then the later metrics and their baselines).
 
     ``run_id`` and ``champion`` always stay (the id is what `churnkit report` takes); a last line says
     which columns were left out.
@@ -653,7 +656,7 @@ def _fit_table(table, width: int) -> list[str]:  # type: ignore[no-untyped-def]
     short = table.copy()
     for old, new in _SHORT:
         short.columns = [c.replace(old, new) if c not in ("run_id", "champion") else c for c in short.columns]
-    keep = list(short.columns)
+    keep = [c for c in short.columns if c != "start_time"] + [c for c in short.columns if c == "start_time"]
     dropped: list[str] = []
     while True:
         lines = render(short[keep])
@@ -665,7 +668,10 @@ def _fit_table(table, width: int) -> list[str]:  # type: ignore[no-untyped-def]
         dropped.insert(0, droppable[-1])
         keep.remove(droppable[-1])
     if dropped:
-        lines.append(f"({len(dropped)} columns left out to fit {width} characters: {', '.join(dropped)})")
+        import textwrap
+
+        note = f"({len(dropped)} columns left out to fit {width} characters: {', '.join(dropped)})"
+        lines += textwrap.wrap(note, width=max(width, 20))
     return lines
 
 

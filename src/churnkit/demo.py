@@ -31,7 +31,11 @@ class DemoOutputs:
     tracking_uri: str = ""
 
     def lines(self) -> list[str]:
-        out = [*self.facts, "", "outputs:"]
+        return [*self.facts, "", *self.output_lines()]
+
+    def output_lines(self) -> list[str]:
+        """The result: where each output is, and how to open the MLflow UI (what `demo -q` prints)."""
+        out = ["outputs:"]
         out += [f"  {name:<22} {path}" for name, path in self.paths.items()]
         out += ["", "open the MLflow UI with:", f"  mlflow ui --backend-store-uri {self.tracking_uri}"]
         return out

@@ -212,8 +212,9 @@ def test_as_of_outside_the_data_exits_2_with_one_message(cli, trained, shop, tmp
         args += ["--model", trained["work"] / json.loads(trained["first"].stdout)["local_model"]]
     result = cli(*args)
     assert result.exit_code == 2, result.stdout + result.stderr
-    (line,) = result.stderr.strip().splitlines()
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("Error:")]  # train also shows progress
     assert f"--as-of {date} is outside the data" in line and "choose a date from" in line
+    assert "Traceback" not in result.stderr
     assert not (tmp_path / "out.csv").exists()
 
 
