@@ -98,7 +98,7 @@ def test_demo_writes_every_output(cli, tmp_path):
     result = cli("demo", "--out-dir", tmp_path / "demo", "--customers", "1500", "-q")
     assert result.exit_code == 0, result.stdout + result.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["demo"]  # nothing outside --out-dir (the test's cwd)
-    for name in ("mlruns", "models", "rejected", "logs/demo.log", "data/transactions.csv"):
+    for name in ("mlruns", "models", "logs/demo.log", "data/transactions.csv"):
         assert (tmp_path / "demo" / name).exists(), name
     for name in (
         "kpis.csv",

@@ -317,7 +317,11 @@ def model_signature(model: ChurnkitModel, data: ShopData, as_of: str) -> tuple[A
         else:
             kind = AnyType()  # customer_id (text or numbers), as_of (date or timestamp)
         specs[str(col)] = ColSpec(kind, str(col), required=False)
-    outputs = infer_signature(example, scores).outputs
+    with warnings.catch_warnings():  # MLflow's hint about integer columns: `cluster` is never missing
+        warnings.filterwarnings(
+            "ignore", message="Hint: Inferred schema contains integer", category=UserWarning
+        )
+        outputs = infer_signature(example, scores).outputs
     params = ParamSchema([ParamSpec("as_of", DataType.string, None)])
     return ModelSignature(inputs=Schema(list(specs.values())), outputs=outputs, params=params), example
 
