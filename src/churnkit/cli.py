@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +23,7 @@ class _Group(TyperGroup):
     """Turns library errors into exit code 2 and a one-line message, for every command."""
 
     def invoke(self, ctx):  # type: ignore[no-untyped-def]
+        _OUT.quiet = _OUT.json = False
         try:
             return super().invoke(ctx)
         except ChurnkitError as e:
@@ -58,7 +61,10 @@ app = typer.Typer(
 )
 
 ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", "-c", help="YAML config (see configs/default.yaml).")
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="YAML config file, or a packaged one: default, cdnow (see `churnkit init`)."
+    ),
 ]
 TrackingOpt = Annotated[
     str | None, typer.Option("--tracking-uri", help="MLflow tracking URI (default: sqlite:///mlflow.db).")
@@ -75,7 +81,12 @@ AsOfOpt = Annotated[
     typer.Option("--as-of", help="As-of date D (YYYY-MM-DD); default: the day after the last purchase."),
 ]
 HorizonOpt = Annotated[int | None, typer.Option("--horizon", help="Horizon H in days (default 90).")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Print only the result: no progress, no load report.")
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print only one JSON object on stdout (everything else on stderr).")
+]
 EngineOpt = Annotated[
     str | None,
     typer.Option(
@@ -84,13 +95,40 @@ EngineOpt = Annotated[
 ]
 
 
+@dataclass
+class _Output:
+    """How the running command prints: `-q` keeps only the result; `--json` keeps stdout for the JSON."""
+
+    quiet: bool = False
+    json: bool = False
+
+
+_OUT = _Output()
+
+
+def _modes(*, quiet: bool = False, json_out: bool = False) -> None:
+    """Set the output modes of this command (call first in a command that has -q or --json)."""
+    _OUT.quiet, _OUT.json = quiet, json_out
+
+
+def _info(msg: str = "") -> None:
+    """A human detail line (load report, notes, metric table): hidden by -q, on stderr under --json."""
+    if not _OUT.quiet:
+        typer.echo(msg, err=_OUT.json)
+
+
 def _echo(msg: str = "") -> None:
-    typer.echo(msg)
+    """A result line: on stdout; on stderr under --json (stdout holds only the JSON), none under --json -q."""
+    if _OUT.json and _OUT.quiet:
+        return
+    typer.echo(msg, err=_OUT.json)
 
 
 def _config(config: Path | None, tracking_uri: str | None = None, **overrides):  # type: ignore[no-untyped-def]
     from churnkit.config import load_config
 
+    if isinstance(overrides.get("as_of"), str):
+        overrides["as_of"] = _parse_date(overrides["as_of"], "--as-of")
     keys = {
         "inputs.transactions.path": overrides.pop("transactions", None),
         "inputs.events.path": overrides.pop("events", None),
@@ -148,12 +186,14 @@ def generate(
     campaign_effect: Annotated[
         float, typer.Option("--campaign-effect", help="Retention lift of the scores' target group.")
     ] = 0.02,
+    quiet: QuietOpt = False,
     config: ConfigOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Write a realistic sample shop (purchases, browsing, customers, and the latent truth for tests)."""
     from churnkit.data.sample import generate_shop, write_shop
 
+    _modes(quiet=quiet)
     if fmt not in ("csv", "parquet"):
         raise typer.BadParameter("use csv or parquet", param_hint="--format")
     _config(config, tracking_uri)
@@ -168,6 +208,25 @@ def generate(
     paths = write_shop(shop, out_dir, fmt=fmt)
     for name, path in paths.items():
         _echo(f"{name}: {path}")
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the config.")] = Path("churnkit.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    template: Annotated[
+        str, typer.Option("--from", help="Packaged config to start from: default or cdnow.")
+    ] = "default",
+) -> None:
+    """Write a commented config to edit (column mapping, horizon, models, tracking)."""
+    from churnkit.config import packaged_config
+
+    source = packaged_config(template)
+    if path.exists() and not force:
+        raise typer.BadParameter(f"{path} exists; use --force to overwrite it", param_hint="PATH")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    _echo(f"config: {path} (use it with --config {path})")
 
 
 @app.command()
@@ -198,9 +257,10 @@ def validate(
         engine=engine,
     )
     data = _load(cfg, rejected_dir)
+    d = _as_of(data, cfg)
     for line in data.report.lines():
         _echo(line)
-    for line in readiness(data, as_of=cfg.as_of, horizon_days=cfg.horizon_days).lines():
+    for line in readiness(data, as_of=d, horizon_days=cfg.horizon_days).lines():
         _echo(line)
 
 
@@ -209,6 +269,7 @@ def kpis(
     transactions: TxOpt = None,
     period: Annotated[str, typer.Option("--period", help="week, month or quarter.")] = "month",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="KPI table (CSV or Parquet).")] = None,
+    quiet: QuietOpt = False,
     config: ConfigOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
@@ -216,13 +277,13 @@ def kpis(
     from churnkit.data.io import write_table
     from churnkit.kpis import cohort_retention, plot_cohort_heatmap, retention_kpis
 
+    _modes(quiet=quiet)
     if period not in ("week", "month", "quarter"):
         raise typer.BadParameter("use week, month or quarter", param_hint="--period")
     cfg = _config(config, tracking_uri, transactions=transactions)
     out_dir = out.parent if out else Path(".")
     data = _load(cfg, out_dir)
-    for line in data.report.lines():
-        _echo(line)
+    _report(data)
     tx = data.frame("transactions")
     table = retention_kpis(tx, period=period)
     cohorts = cohort_retention(tx, period=period)
@@ -249,15 +310,16 @@ def features(
     out: Annotated[Path, typer.Option("--out", "-o", help="Feature table (CSV or Parquet).")] = Path(
         "features.csv"
     ),
+    quiet: QuietOpt = False,
     engine: EngineOpt = None,
     config: ConfigOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Build the feature table at an as-of date: one row per customer in the base."""
     from churnkit.data.io import write_table
-    from churnkit.data.readiness import default_as_of
     from churnkit.features import build_labels, shop_features, to_frame
 
+    _modes(quiet=quiet)
     cfg = _config(
         config,
         tracking_uri,
@@ -265,11 +327,12 @@ def features(
         events=events,
         customers=customers,
         as_of=as_of,
+        horizon_days=horizon,
         engine=engine,
     )
     data = _load(cfg, out.parent)
+    d = _as_of(data, cfg)
     _report(data)
-    d = cfg.as_of or default_as_of(data)
     table = shop_features(
         data,
         as_of=d,
@@ -293,16 +356,24 @@ def train(
     horizon: HorizonOpt = None,
     experiment: Annotated[str | None, typer.Option("--experiment", help="MLflow experiment name.")] = None,
     promote: Annotated[bool, typer.Option("--promote", help="Move the champion alias to this run.")] = False,
-    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object last.")] = False,
+    json_out: JsonOpt = False,
     quiet: QuietOpt = False,
     engine: EngineOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Backtest against baselines, fit the final model, log one MLflow run and register the model."""
+    """Backtest against baselines, fit the final model, log one MLflow run and register the model.
+
+    Library warnings and log lines (MLflow, lifetimes, ...) go to the run's `logs/train.log` artifact.
+    """
+    import tempfile
+
     from churnkit.pipeline import train as train_pipeline
+    from churnkit.progress import library_output
     from churnkit.report.plots import make_plots
     from churnkit.tracking.runs import MAIN_METRICS, log_training_run
 
+    started = time.time()
+    _modes(quiet=quiet, json_out=json_out)
     cfg = _config(
         config,
         tracking_uri,
@@ -314,39 +385,49 @@ def train(
         engine=engine,
         **{"tracking.experiment": experiment},
     )
-    with _progress(quiet) as step:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        library_output(Path(tmp) / "train.log", show=_info) as log_file,
+        _progress(quiet) as step,
+    ):
         step("loading and validating inputs")
         data = _load(cfg, Path("rejected"))
+        _as_of(data, cfg)
         result = train_pipeline(data, cfg, progress=step)
         step("writing plots and logging the MLflow run")
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:
-            plots = make_plots(
-                Path(tmp),
-                predictions=result.backtest.predictions,
-                importance=result.model.feature_importance(),
-                profile=result.model.clusters_.profile_,
-            )
-            sources = {n: str(getattr(cfg.inputs, n).path) for n in data.names}
-            info = log_training_run(result, cfg, data, sources=sources, promote=promote, plots=plots)
-    if not quiet:
-        _report(data)
-        for note in result.notes:
-            _echo(f"note: {note}")
-        m = info.metrics
-        champions = result.backtest.champions
-        _echo(f"{result.summary['backtest']} (H = {cfg.horizon_days} days)")
-        _echo(f"champions: churn {champions['churn']}, CLV {champions['clv']}")
-        for name in MAIN_METRICS:
-            _echo(
-                f"  {name:<18} {m.get(name, float('nan')):8.4f}   recency {m.get('baseline_recency_' + name, float('nan')):8.4f}"
-                f"   btyd {m.get('baseline_btyd_' + name, float('nan')):8.4f}"
-            )
-        _echo(
-            f"run {info.run_id}; model {info.model_uri} (version {info.registered_version}); "
-            f"{info.registry_note}; local copy {info.local_model}"
+        plots = make_plots(
+            Path(tmp) / "plots",
+            predictions=result.backtest.predictions,
+            importance=result.model.feature_importance(),
+            profile=result.model.clusters_.profile_,
         )
+        sources = {n: str(getattr(cfg.inputs, n).path) for n in data.names}
+        info = log_training_run(
+            result,
+            cfg,
+            data,
+            sources=sources,
+            promote=promote,
+            plots=plots,
+            started=started,
+            log_file=log_file,
+        )
+    _report(data)
+    for note in result.notes:
+        _info(f"note: {note}")
+    m = info.metrics
+    champions = result.backtest.champions
+    _info(f"{result.summary['backtest']} (H = {cfg.horizon_days} days)")
+    _info(f"champions: churn {champions['churn']}, CLV {champions['clv']}")
+    for name in MAIN_METRICS:
+        _info(
+            f"  {name:<18} {m.get(name, float('nan')):8.4f}   recency {m.get('baseline_recency_' + name, float('nan')):8.4f}"
+            f"   btyd {m.get('baseline_btyd_' + name, float('nan')):8.4f}"
+        )
+    _echo(
+        f"run {info.run_id}; model {info.model_uri} (version {info.registered_version}); "
+        f"{info.registry_note}; local copy {info.local_model}"
+    )
     if json_out:
         _print_json(
             {
@@ -393,12 +474,16 @@ def score(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Score the customer base: churn probability, CLV, segment, risk tier, reasons and an action."""
+    import tempfile
+
     from churnkit.data.io import write_table
     from churnkit.monitoring.drift import drift_message, score_and_drift
     from churnkit.monitoring.holdout import apply_holdout, check_fraction
+    from churnkit.progress import library_output
     from churnkit.targeting import select_customers
     from churnkit.tracking.runs import load_model
 
+    _modes(quiet=quiet)
     if (budget is None) != (cost_per_contact is None):
         raise typer.BadParameter("--budget and --cost-per-contact go together", param_hint="--budget")
     if top is not None and budget is not None:
@@ -414,13 +499,18 @@ def score(
         as_of=as_of,
         engine=engine,
     )
-    with _progress(quiet) as step:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        library_output(Path(tmp) / "score.log", show=_info),
+        _progress(quiet) as step,
+    ):
         step("loading the model")
         churn_model = load_model(model, cfg)
         step("loading and validating inputs")
         data = _load(cfg, out.parent)
+        d = _as_of(data, cfg, horizon_days=churn_model.horizon_days)
         step("building features and scoring")
-        scores, drift = score_and_drift(churn_model, data, as_of=cfg.as_of)
+        scores, drift = score_and_drift(churn_model, data, as_of=d)
     if holdout is not None:
         selection = apply_holdout(
             scores, holdout, salt=holdout_salt, top=top, budget=budget, cost_per_contact=cost_per_contact
@@ -430,8 +520,7 @@ def score(
     if (warning := drift_message(drift)) is not None:
         typer.echo(f"warning: {warning}", err=True)
     write_table(selection.scores, out)
-    if not quiet:
-        _report(data)
+    _report(data)
     _echo(
         f"{len(scores):,} customers scored at {scores['as_of'].iloc[0]}; {len(selection.scores):,} written → {out}"
     )
@@ -453,13 +542,16 @@ def segment(
         str | None,
         typer.Option("--compare-to", help="Earlier as-of date: also write the RFM segment transitions."),
     ] = None,
+    quiet: QuietOpt = False,
     engine: EngineOpt = None,
     config: ConfigOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """RFM segments and behavioural clusters (fitted on the fly, or the model's), with profiles."""
+    from churnkit.data.readiness import check_as_of
     from churnkit.segmenting import segment_customers
 
+    _modes(quiet=quiet)
     cfg = _config(
         config,
         tracking_uri,
@@ -469,13 +561,17 @@ def segment(
         as_of=as_of,
         engine=engine,
     )
+    earlier = _parse_date(compare_to, "--compare-to")
     data = _load(cfg, out.parent)
+    _as_of(data, cfg)
+    if earlier is not None:
+        check_as_of(data, earlier, horizon_days=cfg.horizon_days, option="--compare-to")
     churn_model = None
     if model is not None:
         from churnkit.tracking.runs import load_model
 
         churn_model = load_model(model, cfg)
-    written = segment_customers(data, cfg, out=out, model=churn_model, compare_to=_parse_date(compare_to))
+    written = segment_customers(data, cfg, out=out, model=churn_model, compare_to=earlier)
     _report(data)
     for label, path in written.items():
         _echo(f"{label}: {path}")
@@ -488,7 +584,12 @@ def runs(
     config: ConfigOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Recent training runs side by side, with their baselines and the champion marked '*'."""
+    """Recent training runs side by side, with their baselines and the champion marked '*'.
+
+    The table fits the terminal width (or $COLUMNS): the less important columns are dropped first.
+    """
+    import shutil
+
     from churnkit.tracking.runs import list_runs
 
     cfg = _config(config, tracking_uri)
@@ -496,21 +597,29 @@ def runs(
     if table.empty:
         _echo("no runs yet")
         return
-    with _pandas_display():
-        _echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    for line in _fit_table(table, shutil.get_terminal_size((120, 24)).columns):
+        _echo(line)
 
 
 @app.command()
 def report(
-    run_id: Annotated[str, typer.Argument(help="MLflow run id (see `churnkit runs`).")],
+    run_id: Annotated[
+        str, typer.Argument(help="MLflow run id (see `churnkit runs`), or `latest` for the most recent run.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file.")] = Path("report.html"),
+    experiment: Annotated[
+        str | None, typer.Option("--experiment", help="MLflow experiment of `latest`.")
+    ] = None,
     config: ConfigOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Write one self-contained HTML report of a training run."""
     from churnkit.tracking.report import write_run_report
+    from churnkit.tracking.runs import latest_run_id
 
     cfg = _config(config, tracking_uri)
+    if run_id == "latest":
+        run_id = latest_run_id(cfg, experiment=experiment)
     path = write_run_report(cfg, run_id, out)
     _echo(f"report: {path}")
 
@@ -526,13 +635,16 @@ def demo(
     config: ConfigOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Sample shop → validate → KPIs → train → score → segment → report, in one go."""
+    """Sample shop → validate → KPIs → train → score → segment → report, all written under --out-dir."""
     from churnkit.demo import run_demo
 
+    _modes(quiet=quiet)
     cfg = _config(config, tracking_uri)
     with _progress(quiet) as step:
-        outputs = run_demo(out_dir, cfg, customers=customers, seed=seed, progress=step)
-    for line in outputs.lines():
+        outputs = run_demo(out_dir, cfg, customers=customers, seed=seed, progress=step, show=_info)
+    for line in [*outputs.facts, ""]:
+        _info(line)
+    for line in outputs.output_lines():
         _echo(line)
 
 
@@ -560,6 +672,7 @@ def evaluate(
     from churnkit.data.io import read_table
     from churnkit.tracking.evaluation import evaluate_file
 
+    _modes(json_out=json_out)
     cfg = _config(
         config, tracking_uri, transactions=transactions, events=events, customers=customers, engine=engine
     )
@@ -599,6 +712,7 @@ def evaluate_campaign(
     from churnkit.data.io import read_table
     from churnkit.monitoring.campaign import measure_campaign
 
+    _modes(json_out=json_out)
     cfg = _config(config, tracking_uri, transactions=transactions, horizon_days=horizon, engine=engine)
     table = read_table(scores)
     data = _load(cfg, Path("rejected"))
@@ -613,8 +727,16 @@ def evaluate_campaign(
 
 
 def _report(data) -> None:  # type: ignore[no-untyped-def]
+    """The load report (rows loaded, duplicates, rows set aside): a detail line, hidden by -q."""
     for line in data.report.lines():
-        _echo(line)
+        _info(line)
+
+
+def _as_of(data, cfg, *, horizon_days: int | None = None) -> dt.date:  # type: ignore[no-untyped-def]
+    """The as-of date of this command: the configured one if the data supports it (else exit 2), or the default."""
+    from churnkit.data.readiness import check_as_of
+
+    return check_as_of(data, cfg.as_of, horizon_days=horizon_days or cfg.horizon_days)
 
 
 def _progress(quiet: bool):  # type: ignore[no-untyped-def]
@@ -629,16 +751,66 @@ def _pandas_display():  # type: ignore[no-untyped-def]
     return pd.option_context("display.width", 200, "display.max_columns", 30, "display.precision", 3)
 
 
-def _parse_date(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
+_SHORT = (
+    ("baseline_recency_", "rec_"),
+    ("baseline_btyd_", "btyd_"),
+    ("churn_", ""),
+    ("clv_gini_norm", "gini"),
+)
+"""Column-name abbreviations `churnkit runs` uses when the full names do not fit."""
+
+
+def _fit_table(table, width: int) -> list[str]:  # type: ignore[no-untyped-def]
+    """The runs table as lines no wider than ``width``: abbreviated headers, then columns dropped from the right
+    (``start_time`` first, then the later metrics and their baselines).
+
+    ``run_id`` and ``champion`` always stay (the id is what `churnkit report` takes); a last line says
+    which columns were left out.
+    """
+
+    def render(t) -> list[str]:  # type: ignore[no-untyped-def]
+        with _pandas_display():
+            return t.to_string(index=False, float_format=lambda v: f"{v:.4f}").splitlines()
+
+    lines = render(table)
+    if max(map(len, lines)) <= width:
+        return lines
+    short = table.copy()
+    for old, new in _SHORT:
+        short.columns = [c.replace(old, new) if c not in ("run_id", "champion") else c for c in short.columns]
+    keep = [c for c in short.columns if c != "start_time"] + [c for c in short.columns if c == "start_time"]
+    dropped: list[str] = []
+    while True:
+        lines = render(short[keep])
+        if max(map(len, lines)) <= width or len(keep) <= 2:
+            break
+        droppable = [c for c in keep if c not in ("run_id", "champion")]
+        if not droppable:
+            break
+        dropped.insert(0, droppable[-1])
+        keep.remove(droppable[-1])
+    if dropped:
+        import textwrap
+
+        note = f"({len(dropped)} columns left out to fit {width} characters: {', '.join(dropped)})"
+        lines += textwrap.wrap(note, width=max(width, 20))
+    return lines
+
+
+def _parse_date(value: str | dt.date | None, option: str = "--as-of") -> dt.date | None:
+    """The one date parser of the command line: YYYY-MM-DD, or exit 2 naming the option."""
+    if value is None or isinstance(value, dt.date):
+        return value
     try:
-        return dt.date.fromisoformat(value)
+        return dt.date.fromisoformat(value.strip())
     except ValueError:
-        raise typer.BadParameter(f"expected a date like 2024-01-31, got {value!r}") from None
+        raise typer.BadParameter(
+            f"expected a date like 2024-01-31, got {value!r}", param_hint=option
+        ) from None
 
 
 def _print_json(obj: object) -> None:
+    """The one JSON object of a --json command, on stdout."""
     typer.echo(json.dumps(obj, default=str))
 
 

@@ -306,20 +306,45 @@ def _format_error(err: ValidationError, source: str) -> str:
     return f"{source}: invalid value for '{key}': {first['msg']}"
 
 
+PACKAGED = ("default", "cdnow")
+"""Configs shipped inside the package (``src/churnkit/configs/``, copies of the repository's ``configs/``)."""
+
+
+def packaged_config(name: str) -> Path:
+    """The file of a packaged config: ``default`` (the sample shop) or ``cdnow`` (CDNOW master)."""
+    from importlib.resources import files
+
+    stem = name.removesuffix(".yaml")
+    if stem not in PACKAGED:
+        raise ConfigError(f"no packaged config named {name!r}; packaged configs: {', '.join(PACKAGED)}")
+    return Path(str(files("churnkit") / "configs" / f"{stem}.yaml"))
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """A config file: ``path`` if it exists, else the packaged config of that name (``default``, ``cdnow``)."""
+    p = Path(path)
+    if p.exists() or str(path).removesuffix(".yaml") not in PACKAGED:
+        return p
+    return packaged_config(str(path))
+
+
 def load_config(path: str | Path | None = None, **overrides: Any) -> Config:
     """Read a YAML config (or defaults) and apply overrides given as dotted keys, e.g. ``horizon_days=60``.
 
+    ``path`` is a file, or the name of a packaged config (``default``, ``cdnow``) when no such file exists.
     Relative input paths in the file are resolved against the file's folder. Overrides that are None are ignored.
     """
     data: dict[str, Any] = {}
     source = "configuration"
     if path is not None:
-        p = Path(path)
-        source = str(p)
+        p = resolve_config_path(path)
+        source = str(path)
         try:
             text = p.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise ConfigError(f"config file not found: {p}") from None
+            raise ConfigError(
+                f"config file not found: {p} (packaged configs, usable from any folder: {', '.join(PACKAGED)})"
+            ) from None
         except (OSError, UnicodeDecodeError) as e:
             raise ConfigError(f"cannot read config file {p}: {e}") from None
         try:

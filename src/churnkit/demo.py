@@ -1,8 +1,9 @@
 """`churnkit demo`: the whole job on a generated sample shop, in one go.
 
 sample shop → validate → retention KPIs → train (backtest + MLflow run + registered model) → score →
-segment → HTML report. Everything lands in one folder, with the MLflow store (``mlflow.db``) inside it unless
-a tracking URI is configured.
+segment → HTML report. Everything lands in one folder: the inputs (``data/``), rows set aside (``rejected/``),
+the MLflow store (``mlflow.db``) and its artifacts (``mlruns/``) unless a tracking URI is configured, the
+model (``models/``), the library log (``logs/demo.log``) and every output.
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ class DemoOutputs:
     tracking_uri: str = ""
 
     def lines(self) -> list[str]:
-        out = [*self.facts, "", "outputs:"]
+        return [*self.facts, "", *self.output_lines()]
+
+    def output_lines(self) -> list[str]:
+        """The result: where each output is, and how to open the MLflow UI (what `demo -q` prints)."""
+        out = ["outputs:"]
         out += [f"  {name:<22} {path}" for name, path in self.paths.items()]
         out += ["", "open the MLflow UI with:", f"  mlflow ui --backend-store-uri {self.tracking_uri}"]
         return out
@@ -43,12 +48,35 @@ def run_demo(
     customers: int = 5000,
     seed: int = 0,
     progress: Callable[[str], None] = lambda _m: None,
+    show: Callable[[str], None] = lambda _m: None,
 ) -> DemoOutputs:
+    """Run the whole job in ``folder``; library warnings and log lines go to ``folder/logs/demo.log``
+    (churnkit's own warnings also to ``show``)."""
+    from churnkit.progress import library_output
+
+    folder = Path(folder).resolve()
+    with library_output(folder / "logs" / "demo.log", show=show) as log_file:
+        out = _run(folder, cfg, customers=customers, seed=seed, progress=progress, log_file=log_file)
+    out.paths["log"] = log_file
+    return out
+
+
+def _run(
+    folder: Path,
+    cfg: Config,
+    *,
+    customers: int,
+    seed: int,
+    progress: Callable[[str], None],
+    log_file: Path,
+) -> DemoOutputs:
+    import time
+
     from churnkit.report.plots import make_plots
     from churnkit.tracking.report import write_run_report
     from churnkit.tracking.runs import log_training_run, tracking_uri
 
-    folder = Path(folder).resolve()
+    started = time.time()
     if cfg.tracking.tracking_uri is None:
         cfg = cfg.model_copy(deep=True)
         cfg.tracking.tracking_uri = f"sqlite:///{folder / 'mlflow.db'}"
@@ -86,7 +114,16 @@ def run_demo(
         cohorts=cohorts,
     )
     sources = {n: str(getattr(cfg.inputs, n).path) for n in data.names}
-    info = log_training_run(result, cfg, data, sources=sources, plots=plots, models_dir=folder / "models")
+    info = log_training_run(
+        result,
+        cfg,
+        data,
+        sources=sources,
+        plots=plots,
+        models_dir=folder / "models",
+        started=started,
+        log_file=log_file,
+    )
     m = info.metrics
     out.facts.append(
         f"backtest at {result.summary['test_as_of']}: churn AUC {m['churn_auc']:.3f} "

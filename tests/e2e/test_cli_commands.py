@@ -97,6 +97,9 @@ def test_segment_without_a_model_and_transitions(cli, shop, tmp_path):
 def test_demo_writes_every_output(cli, tmp_path):
     result = cli("demo", "--out-dir", tmp_path / "demo", "--customers", "1500", "-q")
     assert result.exit_code == 0, result.stdout + result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["demo"]  # nothing outside --out-dir (the test's cwd)
+    for name in ("mlruns", "models", "logs/demo.log", "data/transactions.csv"):
+        assert (tmp_path / "demo" / name).exists(), name
     for name in (
         "kpis.csv",
         "cohorts.png",
@@ -110,3 +113,31 @@ def test_demo_writes_every_output(cli, tmp_path):
     assert "mlflow ui --backend-store-uri sqlite:///" in result.stdout
     scores = pd.read_csv(tmp_path / "demo" / "scores.csv", dtype={"customer_id": str})
     assert scores["customer_id"].is_unique
+
+
+def test_packaged_configs_are_the_repository_configs():
+    from pathlib import Path
+
+    from churnkit.config import PACKAGED, packaged_config
+
+    root = Path(__file__).resolve().parents[2] / "configs"
+    for name in PACKAGED:
+        assert packaged_config(name).read_bytes() == (root / f"{name}.yaml").read_bytes(), name
+    assert sorted(p.stem for p in root.glob("*.yaml")) == sorted(PACKAGED)
+
+
+def test_config_by_name_works_from_any_folder_and_init_writes_an_editable_copy(cli, shop, tmp_path):
+    from churnkit.config import load_config
+
+    result = cli("validate", "-t", shop["transactions"], "--config", "default")
+    assert result.exit_code == 0, result.stderr
+    assert load_config("cdnow").inputs.transactions.path == "cdnow:master"
+    written = cli("init", tmp_path / "mine.yaml")
+    assert written.exit_code == 0, written.stderr
+    text = (tmp_path / "mine.yaml").read_text()
+    assert "# churnkit configuration" in text and "horizon_days: 90" in text
+    assert load_config(tmp_path / "mine.yaml") == load_config("default")
+    again = cli("init", tmp_path / "mine.yaml")
+    assert again.exit_code == 2 and "--force" in again.stderr
+    missing = cli("validate", "-t", shop["transactions"], "--config", "nosuch.yaml")
+    assert missing.exit_code == 2 and "packaged configs" in missing.stderr

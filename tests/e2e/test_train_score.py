@@ -247,7 +247,7 @@ def test_report_holds_metric_table_and_images(trained, tmp_path):
     [
         ("unknown_model", "model not found"),
         ("schema", "does not match the model's schema"),
-        ("as_of_before_data", "no customer base"),
+        ("as_of_before_data", "is outside the data"),
         ("bad_uri_alias", "cannot load model"),
     ],
 )

@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from churnkit.data.load import ShopData, summary
+from churnkit.errors import DataTooShortError
 
 
 @dataclass
@@ -20,6 +21,8 @@ class Readiness:
     horizon_days: int
     history_days: int
     supports_boosting: bool
+    span_days: int = 0
+    """Days from the first to the last transaction, both included."""
     churn_rate: float | None = None
     """Share of the base at as_of − H with no purchase in [as_of − H, as_of), when that window is in the data."""
 
@@ -29,7 +32,7 @@ class Readiness:
         one_time_share = f["one_time_buyers"] / buyers if buyers else float("nan")
         out = [
             f"rows: {f['transactions']:,} transactions, {f['rows_rejected']:,} rows set aside",
-            f"dates: {f['first_timestamp'][:10]} to {f['last_timestamp'][:10]} ({self.history_days:,} days)",
+            f"dates: {f['first_timestamp'][:10]} to {f['last_timestamp'][:10]} ({self.span_days:,} days)",
             f"customers: {f['customers']:,} buyers; one-time {f['one_time_buyers']:,} ({one_time_share:.1%}), "
             f"repeat {f['repeat_buyers']:,} ({1 - one_time_share:.1%})",
         ]
@@ -66,11 +69,37 @@ def default_as_of(data: ShopData) -> dt.date:
     return data.date_range()[1] + dt.timedelta(days=1)
 
 
+def as_of_range(data: ShopData, *, horizon_days: int) -> tuple[dt.date, dt.date]:
+    """The as-of dates the data supports: from the day after the first purchase day (a customer base exists)
+    to the day after the last purchase plus one horizon (the furthest date whose history is all in the data
+    and whose future window [D, D+H) starts within one horizon of it)."""
+    first, last = data.date_range()
+    return first + dt.timedelta(days=1), last + dt.timedelta(days=1 + horizon_days)
+
+
+def check_as_of(
+    data: ShopData, as_of: dt.date | None, *, horizon_days: int, option: str = "--as-of"
+) -> dt.date:
+    """The as-of date to use (default: the day after the last purchase); `DataTooShortError` outside the data."""
+    if as_of is None:
+        return default_as_of(data)
+    lo, hi = as_of_range(data, horizon_days=horizon_days)
+    if not lo <= as_of <= hi:
+        first, last = data.date_range()
+        raise DataTooShortError(
+            f"{option} {as_of} is outside the data (purchases from {first} to {last}): choose a date from {lo} "
+            f"(the day after the first purchase) to {hi} (the day after the last purchase + H = {horizon_days} days)"
+        )
+    return as_of
+
+
 def readiness(data: ShopData, *, as_of: dt.date | None = None, horizon_days: int = 90) -> Readiness:
-    as_of = as_of or default_as_of(data)
-    first, _ = data.date_range()
+    """What the history before ``as_of`` supports. Raises `DataTooShortError` when as_of is outside the data."""
+    as_of = check_as_of(data, as_of, horizon_days=horizon_days)
+    first, last = data.date_range()
     history = (as_of - first).days
     return Readiness(
+        span_days=(last - first).days + 1,
         churn_rate=_churn_rate(data, as_of - dt.timedelta(days=horizon_days), as_of),
         facts=summary(data),
         as_of=as_of,

@@ -8,12 +8,14 @@ names, plots, the feature schema, a data summary, the input datasets and one pyf
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
 import math
 import os
 import shutil
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -63,8 +65,11 @@ def tracking_uri(cfg: Config) -> str:
 def _mlflow(cfg: Config):  # type: ignore[no-untyped-def]
     import mlflow
 
+    from churnkit.progress import recapture
+
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    recapture()  # inside `library_output` (train, demo): MLflow's log lines go to the run's log file
     mlflow.set_tracking_uri(tracking_uri(cfg))
     return mlflow
 
@@ -95,18 +100,31 @@ def _store_lock(uri: str) -> Iterator[None]:
         yield
 
 
-def _prepare_store(mlflow, cfg: Config) -> None:  # type: ignore[no-untyped-def]
-    """Create the store's schema, the experiment and the registered model once, under the store lock."""
+def _prepare_store(mlflow, cfg: Config) -> str:  # type: ignore[no-untyped-def]
+    """Create the store's schema, the experiment and the registered model once, under the store lock.
+
+    A new experiment in a SQLite store keeps its artifacts in ``mlruns/`` beside the database file (not in
+    the working folder), so a store and its artifacts stay together. Returns the experiment id.
+    """
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    with _store_lock(tracking_uri(cfg)):
-        mlflow.set_experiment(cfg.tracking.experiment)
+    uri = tracking_uri(cfg)
+    with _store_lock(uri):
         client = MlflowClient()
+        exp = client.get_experiment_by_name(cfg.tracking.experiment)
+        if exp is None:
+            db = _sqlite_file(uri)
+            location = (db.resolve().parent / "mlruns").as_uri() if db is not None else None
+            experiment_id = client.create_experiment(cfg.tracking.experiment, artifact_location=location)
+        else:
+            experiment_id = exp.experiment_id
+        mlflow.set_experiment(experiment_id=experiment_id)
         try:
             client.get_registered_model(cfg.tracking.registered_model)
         except MlflowException:
             client.create_registered_model(cfg.tracking.registered_model)
+    return str(experiment_id)
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float]:
@@ -122,14 +140,58 @@ def log_training_run(
     models_dir: str | Path = "models",
     promote: bool = False,
     plots: dict[str, Path] | None = None,
+    started: float | None = None,
+    log_file: str | Path | None = None,
 ) -> RunInfo:
-    """Log a finished training as one MLflow run, register the model and move `champion` if it wins."""
+    """Log a finished training as one MLflow run, register the model and move `champion` if it wins.
+
+    ``started`` (seconds since the epoch, e.g. ``time.time()`` before loading the data) is the run's start
+    time, so the run lasts as long as the training did; ``log_file`` (library warnings and log lines) is
+    logged as ``logs/<name>``. The run is named ``train H<horizon> D<as-of date>``.
+    """
+    with _printed_to_log():
+        return _log_training_run(result, cfg, data, sources, models_dir, promote, plots, started, log_file)
+
+
+class _LogWriter:
+    """A text stream that turns what MLflow prints (``eprint``, progress bars) into log records."""
+
+    def __init__(self) -> None:
+        self.log = logging.getLogger("mlflow.printed")
+
+    def write(self, text: str) -> int:
+        for line in text.splitlines():
+            if line.strip():
+                self.log.info(line.rstrip())
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _printed_to_log() -> Iterator[None]:
+    """What MLflow prints on stdout/stderr while a run is logged goes to the ``mlflow.printed`` logger."""
+    writer = _LogWriter()
+    with contextlib.redirect_stdout(writer), contextlib.redirect_stderr(writer):  # type: ignore[type-var]
+        yield
+
+
+def _log_training_run(  # type: ignore[no-untyped-def]
+    result, cfg, data, sources, models_dir, promote, plots, started, log_file
+) -> RunInfo:
     mlflow = _mlflow(cfg)
     from mlflow import MlflowClient
 
-    _prepare_store(mlflow, cfg)
+    experiment_id = _prepare_store(mlflow, cfg)
     metrics = result.backtest.metrics
-    with mlflow.start_run() as run, tempfile.TemporaryDirectory() as tmp:
+    as_of = str(result.summary["as_of"])
+    created = MlflowClient().create_run(
+        experiment_id,
+        start_time=int((started if started is not None else time.time()) * 1000),
+        run_name=run_name(cfg.horizon_days, as_of),
+    )
+    with mlflow.start_run(run_id=created.info.run_id) as run, tempfile.TemporaryDirectory() as tmp:
         run_id = run.info.run_id
         params = cfg.flat()
         mlflow.log_params({k: v[:500] for k, v in params.items()})
@@ -163,6 +225,7 @@ def log_training_run(
 
         model_file = Path(tmp) / "churnkit_model.joblib"
         joblib.dump(result.model, model_file)
+        signature, example = model_signature(result.model, data, as_of)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
             info = mlflow.pyfunc.log_model(
@@ -171,10 +234,14 @@ def log_training_run(
                 artifacts={"churnkit_model": str(model_file)},
                 registered_model_name=cfg.tracking.registered_model,
                 pip_requirements=_requirements(),
+                signature=signature,
+                input_example=(example, {"as_of": as_of}),
             )
         local = Path(models_dir) / run_id
         _export_local(info.model_uri, local, tmp)
         mlflow.log_param("local_model", str(local))
+        if log_file is not None and Path(log_file).is_file():
+            mlflow.log_artifact(str(log_file), artifact_path="logs")
 
     version = str(info.registered_model_version) if info.registered_model_version else None
     with _store_lock(tracking_uri(cfg)):  # read the champion's AUC and move the alias as one step
@@ -196,6 +263,91 @@ def log_training_run(
         promotion.moved,
         promotion.message,
     )
+
+
+def run_name(horizon_days: int, as_of: str) -> str:
+    """The MLflow run name of a training run: ``train H90 D2026-01-01``."""
+    return f"train H{horizon_days} D{as_of}"
+
+
+def input_example(data: ShopData, *, n_customers: int = 5) -> pd.DataFrame:
+    """A few customers' raw rows in the pyfunc's long form: a ``table`` column plus the canonical columns.
+
+    Values are what a file holds (timestamps as text, missing values as None), so the example is valid JSON
+    for ``mlflow models serve``. Engine-neutral (DuckDB or Spark tables through Ibis).
+    """
+    tx = data.ibis("transactions")
+    ids = (
+        tx.filter(~tx.is_return)
+        .select("customer_id")
+        .distinct()
+        .order_by("customer_id")
+        .limit(n_customers)
+        .to_pandas()["customer_id"]
+        .astype(str)
+        .tolist()
+    )
+    parts = []
+    for name in data.names:
+        t = data.ibis(name)
+        part = t.filter(t.customer_id.cast("string").isin(ids)).to_pandas()
+        part = part.drop(columns=[c for c in ("is_return",) if c in part.columns])
+        sort = [c for c in ("customer_id", "timestamp") if c in part.columns]
+        part = part.sort_values(sort, kind="stable").reset_index(drop=True)
+        for col in part.columns:
+            if pd.api.types.is_datetime64_any_dtype(part[col]):
+                part[col] = part[col].dt.strftime("%Y-%m-%d %H:%M:%S")
+        part = part.astype(object).where(part.notna(), None)
+        part.insert(0, "table", name)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True).astype(object)
+
+
+def model_signature(model: ChurnkitModel, data: ShopData, as_of: str) -> tuple[Any, pd.DataFrame]:
+    """The pyfunc's signature (both input forms, the score table, the ``as_of`` param) and its input example.
+
+    Inputs, all optional: ``table`` and the raw columns of the long form (any type: the loader parses text
+    or typed values as it parses files), then the feature-table columns with the types they had at training
+    (integers ``long``, other numbers ``double``, text ``string``). Outputs: the score table of the example.
+    Params: ``as_of`` (string, default none = the day after the last purchase in the input).
+    """
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import DataType
+    from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
+
+    example = input_example(data)
+    tables = {
+        name: part.drop(columns="table").dropna(axis=1, how="all")
+        for name, part in example.groupby("table", sort=False)
+    }
+    ex_data = ShopData.from_frames(tables["transactions"], tables.get("events"), tables.get("customers"))
+    features = model.features(ex_data, as_of=dt.date.fromisoformat(as_of))
+    scores = model.score_features(features)
+
+    specs: dict[str, ColSpec] = {}
+    for col in example.columns:
+        specs[col] = ColSpec(AnyType(), col, required=False)
+    for col, dtype in features.dtypes.items():
+        if col in specs:
+            continue
+        if pd.api.types.is_bool_dtype(dtype):
+            kind: Any = DataType.boolean
+        elif pd.api.types.is_integer_dtype(dtype):
+            kind = DataType.long
+        elif pd.api.types.is_float_dtype(dtype):
+            kind = DataType.double
+        elif pd.api.types.is_string_dtype(dtype) and col != "customer_id":
+            kind = DataType.string
+        else:
+            kind = AnyType()  # customer_id (text or numbers), as_of (date or timestamp)
+        specs[str(col)] = ColSpec(kind, str(col), required=False)
+    with warnings.catch_warnings():  # MLflow's hint about integer columns: `cluster` is never missing
+        warnings.filterwarnings(
+            "ignore", message="Hint: Inferred schema contains integer", category=UserWarning
+        )
+        outputs = infer_signature(example, scores).outputs
+    params = ParamSchema([ParamSpec("as_of", DataType.string, None)])
+    return ModelSignature(inputs=Schema(list(specs.values())), outputs=outputs, params=params), example
 
 
 def _requirements() -> list[str]:
@@ -368,6 +520,21 @@ def list_runs(cfg: Config, *, experiment: str | None = None, max_results: int = 
         mark[out["run_id"].eq(holder.run_id)] = "*"
     out.insert(1, "champion", mark)
     return out
+
+
+def latest_run_id(cfg: Config, *, experiment: str | None = None) -> str:
+    """The id of the most recent run of the experiment (`churnkit report latest`)."""
+    mlflow = _mlflow(cfg)
+    name = experiment or cfg.tracking.experiment
+    exp = mlflow.get_experiment_by_name(name)
+    runs = (
+        mlflow.search_runs([exp.experiment_id], max_results=1, order_by=["start_time DESC"])
+        if exp is not None
+        else pd.DataFrame()
+    )
+    if runs.empty:
+        raise ModelError(f"no runs in experiment {name!r} of {tracking_uri(cfg)}: run `churnkit train` first")
+    return str(runs["run_id"].iloc[0])
 
 
 def run_record(cfg: Config, run_id: str) -> dict[str, Any]:
