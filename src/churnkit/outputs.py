@@ -124,3 +124,18 @@ def format_scores(table: pd.DataFrame) -> pd.DataFrame:
             numbers = pd.to_numeric(values, errors="coerce").astype("float64")
             out[col] = numbers.round(4 if d is None else d) + 0.0  # + 0.0: no "-0.0" in files
     return out
+
+
+def next_purchase_dates(as_of: pd.Series, median_days: np.ndarray, *, window_days: float = 365) -> pd.Series:
+    """``expected_next_purchase``: as_of + the median wait (whole days, rounded up), or missing.
+
+    The median wait m is the smallest h with P(a purchase in [D, D + h)) >= 1/2 (BTYD), so m <= window means a
+    purchase within the window is at least as likely as not; otherwise (and when the customer is more likely
+    than not never to buy again, m = inf) the date is left blank.
+    """
+    days = np.asarray(median_days, dtype="float64")
+    inside = np.isfinite(days) & (days <= float(window_days))
+    dates = pd.to_datetime(pd.Series(as_of).reset_index(drop=True)) + pd.to_timedelta(
+        np.where(inside, np.ceil(days), np.nan), unit="D"
+    )
+    return _text(dates.dt.date.astype("string"))

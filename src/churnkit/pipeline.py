@@ -33,7 +33,7 @@ from churnkit.models.boosting import ChurnClassifier, CLVRegressor
 from churnkit.models.btyd import BTYDModel
 from churnkit.models.metrics import churn_metrics, clv_metrics
 from churnkit.models.reasons import btyd_reasons, top_reasons
-from churnkit.outputs import format_scores
+from churnkit.outputs import format_scores, next_purchase_dates
 from churnkit.segments import BehaviourClusters, RFMScorer, recommended_actions, risk_cuts, value_cuts
 
 LABELS = ("churned", "future_revenue", "future_purchases")
@@ -178,13 +178,13 @@ class ChurnkitModel:
         (``segments.value_method`` / ``value_shares`` / ``value_quantiles``). See ``docs/segments.md``.
         """
         seg = self.segment_settings
-        pred = self._predict(base)[1]
+        full, pred = self._predict(base)
         fixed = seg.get("risk_thresholds")
         if fixed is not None:
             self.risk_cuts_ = (float(fixed[0]), float(fixed[1]))
         else:
             self.risk_cuts_ = risk_cuts(
-                pred["churn_probability"], quantiles=seg.get("risk_quantiles", (0.5, 0.8))
+                _risk_key(pred, full), quantiles=seg.get("risk_quantiles", (0.5, 0.8))
             )
         self.value_cuts_ = value_cuts(
             pred["predicted_clv"],
@@ -250,13 +250,13 @@ class ChurnkitModel:
             annual_discount_rate=self.btyd_settings["annual_discount_rate"],
         )
         out["p_purchase_30d"] = 1.0 - month["p_no_purchase"].to_numpy(dtype=float)
-        # the median wait to the next purchase, as a date only when it lies inside the window: then a
-        # purchase within the window is at least as likely as not; otherwise blank
-        window = float(self.segment_settings.get("next_purchase_window_days", 365))
-        days = full["expected_next_purchase_days"].to_numpy(dtype=float)
-        inside = np.isfinite(days) & (days <= window)
-        nxt = as_of + pd.to_timedelta(np.where(inside, np.ceil(days), np.nan), unit="D")
-        out["expected_next_purchase"] = nxt.dt.date.astype("string")
+        # the median wait to the next purchase, as a date only when it lies inside the window (then a purchase
+        # within the window is at least as likely as not); blank otherwise
+        out["expected_next_purchase"] = next_purchase_dates(
+            as_of,
+            full["expected_next_purchase_days"].to_numpy(dtype=float),
+            window_days=self.segment_settings.get("next_purchase_window_days", 365),
+        ).to_numpy()
         out["discounted_clv"] = full["clv"].to_numpy()
         clusters = self.clusters_.predict(full)
         out["cluster"] = clusters["cluster"].to_numpy()
@@ -266,8 +266,13 @@ class ChurnkitModel:
         out["rfm_score"] = rfm["rfm_score"].to_numpy()
         # models saved before tiers were learned carry no risk cuts: fall back to the configured/fixed ones
         fixed = self.segment_settings.get("risk_thresholds") or (0.3, 0.6)
+        learned = getattr(self, "risk_cuts_", None) is not None and not self.segment_settings.get(
+            "risk_thresholds"
+        )
+        out["risk_key"] = _risk_key(out, full) if learned else out["churn_probability"]
         actions = recommended_actions(
             out,
+            risk_col="risk_key",
             value_thresholds=self.value_cuts_,
             risk_thresholds=getattr(self, "risk_cuts_", tuple(fixed)),
             grid=self.segment_settings.get("action_grid"),
@@ -332,6 +337,19 @@ class ChurnkitModel:
             .sort_values("importance", ascending=False)
             .reset_index(drop=True)
         )
+
+
+RISK_TIE_BREAK = 1e-7
+"""Weight of the BTYD P(no purchase in H) added to the churn probability to rank customers into risk tiers:
+a calibrated (isotonic) probability has large blocks of tied values, and a tied block at the top would make a
+"top 20 %" tier hold 40 % of the base. The tie-break only orders customers within such a block."""
+
+
+def _risk_key(pred: pd.DataFrame, full: pd.DataFrame) -> np.ndarray:
+    """The value risk tiers are cut on: churn probability, ties broken by the BTYD P(no purchase)."""
+    p = pred["churn_probability"].to_numpy(dtype=float)
+    tie = full["p_no_purchase"].to_numpy(dtype=float) if "p_no_purchase" in full.columns else np.zeros(len(p))
+    return p + RISK_TIE_BREAK * np.nan_to_num(tie)
 
 
 def _ordered(features: pd.DataFrame) -> pd.DataFrame:

@@ -259,7 +259,7 @@ def recommended_actions(
     by_segment = segment_action_map(segment_actions)
     if risk_thresholds is not None:
         r_cuts = _pair(
-            risk_thresholds, "risk_thresholds", lo=0.0, hi=1.0 + 1e-9, open_ends=False, equal_ok=True
+            risk_thresholds, "risk_thresholds", lo=0.0, hi=1.0 + 1e-6, open_ends=False, equal_ok=True
         )
     else:
         _pair(risk_quantiles, "risk_quantiles", lo=0.0, hi=1.0, open_ends=True)
