@@ -123,7 +123,9 @@ def test_tiers_are_learned_at_fit_time_and_relative_to_the_base(trained):
     assert 0 < lo <= hi <= 1
     shares = s["risk_tier"].value_counts(normalize=True)
     # the top fifth of the base by churn probability (ties broken by the BTYD P(no purchase))
-    assert shares["high"] == pytest.approx(0.2, abs=0.03) and shares["low"] == pytest.approx(0.5, abs=0.05), shares
+    assert shares["high"] == pytest.approx(0.2, abs=0.03) and shares["low"] == pytest.approx(0.5, abs=0.05), (
+        shares
+    )
     # the same cuts apply to one customer scored alone
     one = model.score_features(
         model.features(trained["data"], as_of=pd.Timestamp(s["as_of"].iloc[0]).date()).iloc[[5]]
