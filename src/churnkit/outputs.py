@@ -9,8 +9,10 @@ Rules (``docs/outputs.md``):
 - money (currency amounts) to cents, 2 decimals;
 - probabilities, rates and shares to 4 decimals;
 - expected counts (``expected_purchases``) and averages of counts or days to 2 decimals;
-- ids, dates, names and texts are strings (a blank ``expected_next_purchase`` is a missing value, written as an
-  empty field in CSV and a null in Parquet); ``cluster``, ``rfm_score`` and the R/F/M parts are integers
+- ids, dates, names and texts are strings; a blank (e.g. ``expected_next_purchase``) is the empty string ``""``
+  in the served table and in Parquet, an empty field in CSV (which ``pandas.read_csv`` reads back as missing:
+  ``fillna("")`` restores it). Not a null, because MLflow's Spark UDF turns a null string into the text
+  "nan"; ``cluster``, ``rfm_score`` and the R/F/M parts are integers
   (``rfm_score`` 545 = R 5, F 4, M 5), the same in the served model, CSV and Parquet.
 
 Columns the rules do not name keep their type; other float columns are rounded to 4 decimals.
@@ -99,9 +101,8 @@ def decimals(column: str) -> int | None:
 
 
 def _text(values: pd.Series) -> pd.Series:
-    out = values.astype("str")
-    blank = values.isna().to_numpy() | (out.to_numpy(dtype=object) == "")
-    return out.where(~blank, np.nan).astype("str")
+    """Strings, a missing value as the empty string (the served Spark UDF would turn a null into "nan")."""
+    return values.astype("str").where(values.notna(), "").astype("str")
 
 
 def format_scores(table: pd.DataFrame) -> pd.DataFrame:
@@ -131,7 +132,7 @@ def next_purchase_dates(as_of: pd.Series, median_days: np.ndarray, *, window_day
 
     The median wait m is the smallest h with P(a purchase in [D, D + h)) >= 1/2 (BTYD), so m <= window means a
     purchase within the window is at least as likely as not; otherwise (and when the customer is more likely
-    than not never to buy again, m = inf) the date is left blank.
+    than not never to buy again, m = inf) the date is left blank ("").
     """
     days = np.asarray(median_days, dtype="float64")
     inside = np.isfinite(days) & (days <= float(window_days))
