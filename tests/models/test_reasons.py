@@ -219,6 +219,15 @@ def test_same_phrase_is_given_once_and_the_next_feature_fills_in():
     assert top_reasons(contributions, X).iloc[0] == "only one purchase so far"
 
 
+def test_one_reason_per_window_family():
+    X = pd.DataFrame({"searches_90d": [0], "searches_30d": [0], "sessions_30d": [0]})
+    contributions = pd.DataFrame({"searches_90d": [0.3], "searches_30d": [0.5], "sessions_30d": [0.1]})
+    assert (
+        top_reasons(contributions, X).iloc[0]
+        == "no searches in the last 30 days; no sessions in the last 30 days"
+    )
+
+
 def test_user_phrases_by_name_pattern_and_callable(tables):
     contributions, X = tables
     phrases = {
@@ -259,19 +268,21 @@ def test_readable_name():
 
 def _row_by_row(contributions: pd.DataFrame, X: pd.DataFrame, k: int, threshold: float) -> list[str]:
     """The definition, one row at a time: sort by contribution (stable), phrase, skip repeats, stop at k."""
-    from churnkit.models.reasons import _phraser
+    from churnkit.models.reasons import _family, _phraser
 
     phrasers = {c: _phraser(c, {}) for c in contributions.columns}
     out = []
     for i in range(len(contributions)):
         row = contributions.iloc[i].fillna(-np.inf)
         chosen: list[str] = []
+        families: list[str] = []
         for c in row.sort_values(ascending=False, kind="stable").index:
             if row[c] <= threshold or len(chosen) == k:
                 break
             text = phrasers[c](X[c].iloc[i])
-            if text is not None and text not in chosen:
+            if text is not None and _family(text) not in families:
                 chosen.append(text)
+                families.append(_family(text))
         out.append("; ".join(chosen) or NO_SIGNAL)
     return out
 

@@ -288,6 +288,15 @@ def phrase(feature: str, value: Any) -> str | None:
     return _phraser(feature, {})(value)
 
 
+_WINDOW = re.compile(r"in the last \d+ days")
+
+
+def _family(text: str | None) -> str | None:
+    """What makes two reasons the same: the text, with a window's length left out ("no searches in the last
+    30 days" and "... 90 days" are said once, the stronger one)."""
+    return None if text is None else _WINDOW.sub("in the last N days", text)
+
+
 def readable_name(feature: str) -> str:
     """A feature name as words: ``"attr_country"`` → ``"country"``, ``"foo_30d"`` → ``"foo (last 30 days)"``."""
     name = re.sub(r"^attr_", "", feature)
@@ -452,10 +461,11 @@ def top_reasons(
     texts = texts.reshape(n, m)
 
     valid &= texts != None  # noqa: E711 (elementwise): a value that is no churn reason is skipped
+    families = np.array([_family(t) for t in texts.ravel()], dtype=object).reshape(n, m)
     dup = np.zeros((n, m), dtype=bool)
     for t in range(1, m):
         for s in range(t):
-            dup[:, t] |= valid[:, t] & valid[:, s] & (texts[:, t] == texts[:, s])
+            dup[:, t] |= valid[:, t] & valid[:, s] & (families[:, t] == families[:, s])
     keep = valid & ~dup
     keep &= np.cumsum(keep, axis=1) <= k
 
@@ -513,13 +523,15 @@ def _row_reasons(
 ) -> str:
     """One row, feature by feature: the reference the vectorised path must match."""
     chosen: list[str] = []
+    seen: set[str | None] = set()
     for j in np.argsort(-contrib, kind="stable"):
         if contrib[j] <= min_contribution or len(chosen) == k:
             break
         value = row_values[j]
         text = phrasers[j](value.item() if isinstance(value, np.generic) else value)
-        if text is not None and text not in chosen:
+        if text is not None and _family(text) not in seen:
             chosen.append(text)
+            seen.add(_family(text))
     return "; ".join(chosen) if chosen else NO_SIGNAL
 
 
