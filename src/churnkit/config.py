@@ -241,10 +241,25 @@ class SegmentsConfig(_Strict):
     segment_map: list[dict[str, Any]] | None = None
     n_clusters: int | None = Field(None, ge=2)
     k_range: tuple[int, int] = (3, 8)
+    # tiers are learned on the base at the as-of date when the model is fitted (docs/segments.md)
+    risk_quantiles: tuple[float, float] = (0.5, 0.8)
+    risk_thresholds: tuple[float, float] | None = Field(
+        None, description="fixed churn-probability cuts instead of the base's risk_quantiles"
+    )
+    value_method: Literal["value_share", "quantile"] = "value_share"
+    value_shares: tuple[float, float] = (0.5, 0.9)
     value_quantiles: tuple[float, float] = (0.5, 0.8)
-    risk_thresholds: tuple[float, float] = (0.3, 0.6)
     action_grid: dict[str, str] | None = Field(
         None, description='"value_tier/risk_tier" → action, e.g. {"high/high": "win-back offer"}'
+    )
+    segment_actions: dict[str, dict[str, str]] | None = Field(
+        None,
+        description='RFM segment → {risk_tier: action}, over the grid, e.g. {"Champions": {"high": "call"}}',
+    )
+    next_purchase_window_days: int = Field(
+        365,
+        gt=0,
+        description="expected_next_purchase is given only when a purchase within this window is likely",
     )
 
 

@@ -31,8 +31,9 @@ from churnkit.models.baselines import RecencyBaseline
 from churnkit.models.boosting import ChurnClassifier, CLVRegressor
 from churnkit.models.btyd import BTYDModel, fit_btyd
 from churnkit.models.metrics import churn_metrics, clv_metrics
-from churnkit.models.reasons import top_reasons
-from churnkit.segments import BehaviourClusters, RFMScorer, recommended_actions
+from churnkit.models.reasons import btyd_reasons, top_reasons
+from churnkit.outputs import format_scores, next_purchase_dates
+from churnkit.segments import BehaviourClusters, RFMScorer, recommended_actions, risk_cuts, value_cuts
 
 LABELS = ("churned", "future_revenue", "future_purchases")
 KEYS = ("customer_id", "as_of")
@@ -43,6 +44,7 @@ SCORE_COLUMNS = (
     "churn_probability",
     "p_alive",
     "expected_purchases",
+    "p_purchase_30d",
     "expected_next_purchase",
     "predicted_clv",
     "discounted_clv",
@@ -180,10 +182,27 @@ class ChurnkitModel:
         return self
 
     def fit_tiers(self, base: pd.DataFrame) -> ChurnkitModel:
-        """Learn value-tier cut points from the base at D, so later scoring works row by row."""
-        q = self.segment_settings.get("value_quantiles", (0.5, 0.8))
-        values = self._predict(base)[1]["predicted_clv"].to_numpy(dtype=float)
-        self.value_cuts_ = tuple(float(np.nanquantile(values, x)) for x in q) if len(values) else (0.0, 0.0)
+        """Learn the risk- and value-tier cuts from the base at D, so later scoring works row by row.
+
+        Risk: quantiles of the base's churn probability (``segments.risk_quantiles``), unless fixed
+        ``segments.risk_thresholds`` are configured. Value: shares of the base's predicted CLV
+        (``segments.value_method`` / ``value_shares`` / ``value_quantiles``). See ``docs/segments.md``.
+        """
+        seg = self.segment_settings
+        full, pred = self._predict(base)
+        fixed = seg.get("risk_thresholds")
+        if fixed is not None:
+            self.risk_cuts_ = (float(fixed[0]), float(fixed[1]))
+        else:
+            self.risk_cuts_ = risk_cuts(
+                _risk_key(pred, full), quantiles=seg.get("risk_quantiles", (0.5, 0.8))
+            )
+        self.value_cuts_ = value_cuts(
+            pred["predicted_clv"],
+            method=seg.get("value_method", "value_share"),
+            shares=seg.get("value_shares", (0.5, 0.9)),
+            quantiles=seg.get("value_quantiles", (0.5, 0.8)),
+        )
         return self
 
     # ---- scoring ---------------------------------------------------------------------------
@@ -234,9 +253,21 @@ class ChurnkitModel:
         as_of = pd.to_datetime(full["as_of"])
         out["p_alive"] = full["p_alive"].to_numpy()
         out["expected_purchases"] = full["expected_purchases"].to_numpy()
-        days = full["expected_next_purchase_days"].to_numpy(dtype=float)
-        nxt = as_of + pd.to_timedelta(np.where(np.isfinite(days), np.ceil(days), np.nan), unit="D")
-        out["expected_next_purchase"] = nxt.dt.date.astype("string").fillna("")
+        # P(at least one purchase in the next 30 days) = 1 - P(no purchase in [D, D+30)), from the BTYD model
+        month = self.btyd_.predict(
+            full,
+            horizon_days=30,
+            clv_months=1,
+            annual_discount_rate=self.btyd_settings["annual_discount_rate"],
+        )
+        out["p_purchase_30d"] = 1.0 - month["p_no_purchase"].to_numpy(dtype=float)
+        # the median wait to the next purchase, as a date only when it lies inside the window (then a purchase
+        # within the window is at least as likely as not); blank otherwise
+        out["expected_next_purchase"] = next_purchase_dates(
+            as_of,
+            full["expected_next_purchase_days"].to_numpy(dtype=float),
+            window_days=self.segment_settings.get("next_purchase_window_days", 365),
+        ).to_numpy()
         out["discounted_clv"] = full["clv"].to_numpy()
         clusters = self.clusters_.predict(full)
         out["cluster"] = clusters["cluster"].to_numpy()
@@ -244,17 +275,25 @@ class ChurnkitModel:
         rfm = self.rfm_.transform(full)
         out["rfm_segment"] = rfm["rfm_segment"].to_numpy()
         out["rfm_score"] = rfm["rfm_score"].to_numpy()
+        # models saved before tiers were learned carry no risk cuts: fall back to the configured/fixed ones
+        fixed = self.segment_settings.get("risk_thresholds") or (0.3, 0.6)
+        learned = getattr(self, "risk_cuts_", None) is not None and not self.segment_settings.get(
+            "risk_thresholds"
+        )
+        out["risk_key"] = _risk_key(out, full) if learned else out["churn_probability"]
         actions = recommended_actions(
             out,
+            risk_col="risk_key",
             value_thresholds=self.value_cuts_,
-            risk_thresholds=tuple(self.segment_settings.get("risk_thresholds", (0.3, 0.6))),
+            risk_thresholds=getattr(self, "risk_cuts_", tuple(fixed)),
             grid=self.segment_settings.get("action_grid"),
+            segment_actions=self.segment_settings.get("segment_actions"),
         )
         out["value_tier"] = actions["value_tier"].to_numpy()
         out["risk_tier"] = actions["risk_tier"].to_numpy()
         out["recommended_action"] = actions["recommended_action"].to_numpy()
         out["expected_saved_value"] = out["churn_probability"] * out["predicted_clv"] * self.save_rate
-        return out[list(SCORE_COLUMNS)]
+        return format_scores(out[list(SCORE_COLUMNS)])
 
     def _predict(self, features: pd.DataFrame, *, reasons: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Features + BTYD outputs, and the churn probability and H-day CLV of the champion model.
@@ -307,6 +346,19 @@ class ChurnkitModel:
         )
 
 
+RISK_TIE_BREAK = 1e-7
+"""Weight of the BTYD P(no purchase in H) added to the churn probability to rank customers into risk tiers:
+a calibrated (isotonic) probability has large blocks of tied values, and a tied block at the top would make a
+"top 20 %" tier hold 40 % of the base. The tie-break only orders customers within such a block."""
+
+
+def _risk_key(pred: pd.DataFrame, full: pd.DataFrame) -> np.ndarray:
+    """The value risk tiers are cut on: churn probability, ties broken by the BTYD P(no purchase)."""
+    p = pred["churn_probability"].to_numpy(dtype=float)
+    tie = full["p_no_purchase"].to_numpy(dtype=float) if "p_no_purchase" in full.columns else np.zeros(len(p))
+    return p + RISK_TIE_BREAK * np.nan_to_num(tie)
+
+
 def _ordered(features: pd.DataFrame) -> pd.DataFrame:
     """Rows sorted by customer and floats rounded to 8 decimals, so fits and predictions are reproducible.
 
@@ -335,17 +387,8 @@ def feature_columns(table: pd.DataFrame) -> list[str]:
 
 
 def _btyd_reasons(full: pd.DataFrame) -> np.ndarray:
-    out = []
-    for fr, dsl, pa in zip(full["frequency"], full["days_since_last_purchase"], full["p_alive"], strict=True):
-        parts = []
-        if dsl >= 60:
-            parts.append(f"no purchase in {dsl:.0f} days")
-        if fr == 0:
-            parts.append("only one purchase so far")
-        if pa < 0.5:
-            parts.append(f"BG/NBD P(alive) only {pa:.0%}")
-        out.append("; ".join(parts) or "no strong risk signal")
-    return np.array(out, dtype=object)
+    """Reasons without a boosted model, in the phrases of `churnkit.models.reasons` (one source of truth)."""
+    return btyd_reasons(full).to_numpy(dtype=object)
 
 
 # ---- training ----------------------------------------------------------------------------------

@@ -1,7 +1,11 @@
 """The `segment` job: RFM segments and behavioural clusters for a base, with or without a trained model.
 
 Without a model, clusters are fitted on the fly on this base; with one, its stored clusters and RFM cut points
-are used, and risk, value and the recommended action come from its scores.
+are used. ``segments.csv`` is segment-only (it does not repeat the score table): customer_id, as_of, the RFM
+segment and score with its R/F/M parts, and the cluster id and name (``SEGMENT_COLUMNS``). The profile
+(``segments_profile.csv``) has one row per cluster; with a model it also holds the cluster's mean predicted
+churn probability and CLV and its share of high-risk customers (predictions, named as such: the realized
+churn rate needs labels, which a scoring date does not have yet). See ``docs/outputs.md``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,26 @@ from churnkit.data.load import ShopData
 from churnkit.data.readiness import default_as_of
 from churnkit.errors import DataTooShortError
 from churnkit.features import shop_features
-from churnkit.segments import BehaviourClusters, plot_transitions, rfm_segments, segment_transitions
+from churnkit.outputs import format_scores
+from churnkit.segments import (
+    BehaviourClusters,
+    plot_transitions,
+    rfm_segments,
+    segment_transitions,
+)
+
+SEGMENT_COLUMNS = (
+    "customer_id",
+    "as_of",
+    "rfm_segment",
+    "rfm_score",
+    "r_score",
+    "f_score",
+    "m_score",
+    "cluster",
+    "segment",
+)
+"""Columns of ``segments.csv``."""
 
 
 def _features(data: ShopData, cfg: Config, as_of: dt.date) -> pd.DataFrame:
@@ -31,6 +54,19 @@ def _features(data: ShopData, cfg: Config, as_of: dt.date) -> pd.DataFrame:
     if feats.empty:
         raise DataTooShortError(f"no customer has a purchase before {as_of}: empty customer base")
     return feats
+
+
+def _with_predictions(profile: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """Add the clusters' mean predicted churn probability and CLV, and their share of high-risk customers."""
+    by = scores.groupby("cluster")
+    extra = pd.DataFrame(
+        {
+            "avg_churn_probability": by["churn_probability"].mean(),
+            "high_risk_share": by["risk_tier"].agg(lambda t: float((t == "high").mean())),
+            "avg_predicted_clv": by["predicted_clv"].mean(),
+        }
+    )
+    return profile.merge(extra, left_on="cluster", right_index=True, how="left")
 
 
 def segment_customers(
@@ -48,17 +84,22 @@ def segment_customers(
     stem = out.name.split(".")[0]
     written: dict[str, Path] = {}
     if model is not None:
-        table = model.score_features(feats)
-        profile = model.clusters_.profile(feats)
+        scores = model.score_features(feats)
+        rfm = model.rfm_.transform(feats.reset_index(drop=True))
+        rfm["customer_id"] = rfm["customer_id"].astype(str)
+        table = rfm.merge(scores[["customer_id", "cluster", "segment"]], on="customer_id")
+        profile = _with_predictions(model.clusters_.profile(feats), scores)
     else:
         seg = cfg.segments
         rfm = rfm_segments(feats, segment_map=seg.segment_map, bins=seg.rfm_bins)
         clusters = BehaviourClusters(n_clusters=seg.n_clusters, k_range=tuple(seg.k_range)).fit(feats)
         table = rfm.merge(clusters.predict(feats), on="customer_id")
         profile = clusters.profile_
-    table.insert(1, "as_of", str(as_of)) if "as_of" not in table.columns else None
-    written["segments"] = write_table(table, out)
-    written["profile"] = write_table(profile, out.with_name(f"{stem}_profile.csv"))
+    table["customer_id"] = table["customer_id"].astype(str)
+    table["as_of"] = str(as_of)
+    table = table[list(SEGMENT_COLUMNS)]
+    written["segments"] = write_table(format_scores(table), out)
+    written["profile"] = write_table(format_scores(profile), out.with_name(f"{stem}_profile.csv"))
     if compare_to is not None:
         # both dates ranked on their own base, with the same map and bins
         seg = cfg.segments

@@ -6,7 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnkit.models.reasons import NO_SIGNAL, readable_name, top_reasons
+from churnkit.features.catalogue import catalogue
+from churnkit.models.reasons import (
+    NEVER_A_REASON,
+    NO_SIGNAL,
+    btyd_reasons,
+    phrase,
+    readable_name,
+    top_reasons,
+)
 
 
 def _one(feature: str, value) -> str:
@@ -50,10 +58,9 @@ def test_top_three_in_order_with_phrases(tables):
         reasons["c1"]
         == "no visit in 45 days; spend down 60% on the previous quarter; only one purchase so far"
     )
-    # only two positive contributions: sessions (0.6) then country (0.2), then the tiny trend
-    assert (
-        reasons["c2"] == "no sessions in the last 90 days; country is FR; spend flat on the previous quarter"
-    )
+    # positive contributions: sessions (0.6), country (0.2), a flat spend trend (0.02); a customer attribute
+    # and a flat trend are no churn reasons, so only the sessions are said
+    assert reasons["c2"] == "no sessions in the last 90 days"
 
 
 def test_no_positive_contribution_gives_no_signal(tables):
@@ -65,7 +72,8 @@ def test_no_positive_contribution_gives_no_signal(tables):
 def test_k_limits_and_extends(tables):
     contributions, X = tables
     assert top_reasons(contributions, X, k=1)["c1"] == "no visit in 45 days"
-    assert top_reasons(contributions, X, k=10)["c1"].count("; ") == 3  # four positive features
+    # four positive features, but 2 sessions in the last 90 days is no churn reason
+    assert top_reasons(contributions, X, k=10)["c1"].count("; ") == 2
 
 
 def test_rows_are_matched_by_index(tables):
@@ -82,30 +90,35 @@ def test_rows_are_matched_by_index(tables):
         ("days_since_last_visit", 45.0, "no visit in 45 days"),
         ("days_since_last_visit", np.nan, "no website visits on record"),
         ("days_since_last_purchase", 120, "no purchase in 120 days"),
+        ("days_since_last_purchase", 1234.4, "no purchase in 1,234 days"),
         ("frequency", 0, "only one purchase so far"),
-        ("frequency", 3, "4 purchase days so far"),
-        ("orders", 1, "only one order so far"),
+        ("orders", 1, "only one purchase so far"),
+        ("orders", 2, "only 2 orders so far"),
         ("revenue_trend", -3 / 7, "spend down 60% on the previous quarter"),
-        ("revenue_trend", 1 / 3, "spend up 100% on the previous quarter"),
         ("revenue_trend", -1.0, "no spend in the last quarter (some in the quarter before)"),
         ("orders_trend", -0.5, "orders down 67% on the previous quarter"),
         ("visit_trend", -1 / 3, "visits down 50% on the previous 30 days"),
         ("cart_abandonment_rate", 0.75, "abandoned 75% of carts"),
         ("checkout_dropoff", 0.5, "left 50% of checkouts without buying"),
-        ("p_alive", 0.123, "BG/NBD P(alive) only 12%"),
-        ("sessions_90d", 4, "4 sessions in the last 90 days"),
-        ("sessions_30d", 1, "1 session in the last 30 days"),
+        ("browse_to_buy", 0.053, "only 5% of visits end in a purchase"),
+        ("p_alive", 0.123, "only 12% likely to still be an active customer (BG/NBD)"),
+        ("p_alive", 0.001, "under 1% likely to still be an active customer (BG/NBD)"),
+        ("expected_purchases", 0.44, "only 0.4 purchases expected (BG/NBD)"),
+        ("expected_purchases", 0.01, "almost no purchase expected (BG/NBD)"),
+        ("p_no_purchase", 0.874, "87% chance of no purchase in the horizon (BG/NBD)"),
+        ("p_no_purchase", 0.9996, "over 99% chance of no purchase in the horizon (BG/NBD)"),
         ("sessions_30d", 0, "no sessions in the last 30 days"),
         ("orders_365d", 0, "no orders in the last 365 days"),
         ("revenue_180d", 0.0, "no spend in the last 180 days"),
-        ("revenue_90d", 1234.5, "spent 1,234.50 in the last 90 days"),
-        ("searches_30d", 2, "2 searches in the last 30 days"),
+        ("revenue_90d", -12.0, "returns exceeded purchases in the last 90 days"),
         ("gap_ratio", 2.46, "current gap 2.5× the usual time between purchases"),
         ("gap_ratio", np.nan, "only one purchase so far"),
-        ("channel_share_web", 0.8, "80% of orders via web"),
+        ("ipt_std_days", 40.4, "irregular buying (gaps vary by ±40 days)"),
         ("visits_since_last_purchase", 6, "6 visits since the last purchase without buying"),
         ("return_count", 1, "1 return"),
-        ("attr_country", "DE", "country is DE"),
+        ("return_amount", 12.345, "returned goods worth 12.35"),
+        ("return_share", 0.2, "returned 20% of spend"),
+        ("sessions", 0, "no website visits"),
         ("mystery_score_30d", 0.4567, "mystery score (last 30 days) is 0.46"),
         ("mystery_total", 12345.0, "mystery total is 12,345"),
         ("mystery_total", np.nan, "no mystery total on record"),
@@ -115,12 +128,104 @@ def test_phrases(feature, value, phrase):
     assert _one(feature, value) == phrase
 
 
+@pytest.mark.parametrize(
+    ("feature", "value"),
+    [
+        # the safe side of a feature is no churn reason, even with a positive contribution
+        ("gap_ratio", 0.3),  # bought again sooner than usual
+        ("gap_ratio", 1.0),
+        ("days_since_last_purchase", 6),  # less than a month
+        ("days_since_last_visit", 3.0),
+        ("frequency", 3),
+        ("orders", 5),
+        ("revenue_trend", 1 / 3),  # spend up
+        ("revenue_trend", 0.0),  # flat
+        ("sessions_90d", 4),
+        ("searches_30d", 2),
+        ("revenue_90d", 1234.5),
+        ("p_alive", 0.8),
+        ("expected_purchases", 1.2),
+        ("p_no_purchase", 0.3),
+        ("browse_to_buy", 0.44),
+        ("return_count", 0),
+        ("cart_abandonment_rate", 0.0),
+        # descriptive facts are never reasons
+        ("T", 700),
+        ("tenure_days", 718),
+        ("first_purchase_value", 311.98),
+        ("signup_tenure_days", 718.0),
+        ("total_spend", 25.0),
+        ("ipt_mean_days", 30.0),
+        ("channel_share_web", 0.8),
+        ("attr_country", "DE"),
+    ],
+)
+def test_values_on_the_safe_side_or_trivia_are_no_reason(feature, value):
+    assert phrase(feature, value) is None
+    assert _one(feature, value) == NO_SIGNAL
+
+
+def test_negative_contributions_are_never_reasons():
+    rng = np.random.default_rng(0)
+    n = 300
+    X = pd.DataFrame(
+        {
+            "days_since_last_purchase": rng.integers(31, 400, n),
+            "cart_abandonment_rate": rng.uniform(0.1, 1.0, n),
+            "orders": np.ones(n, dtype=int),
+        }
+    )
+    contributions = pd.DataFrame(rng.normal(0, 1, (n, 3)), columns=X.columns)
+    reasons = top_reasons(contributions, X, k=3)
+    words = {
+        "days_since_last_purchase": "no purchase in",
+        "cart_abandonment_rate": "abandoned",
+        "orders": "only one",
+    }
+    for i in range(n):
+        for feature, word in words.items():
+            assert (word in reasons.iloc[i]) == (contributions.iloc[i][feature] > 0), (i, feature)
+
+
+def test_every_catalogue_feature_has_a_phrase_or_is_declared_no_reason():
+    """Keeps reasons in step with the catalogue: no feature falls back to the raw '<name> is <value>'."""
+    feats = catalogue(channels=["web"], attributes=[("country", "string")])
+    for f in feats:
+        if f.name.startswith(("attr_", "channel_share_")) or f.name in NEVER_A_REASON:
+            assert phrase(f.name, 1.0) is None, f.name
+            continue
+        for value in (0.0, 1.0, 0.5, 500.0, -0.5, np.nan):
+            text = phrase(f.name, value)
+            assert text is None or " is " not in text, (f.name, value, text)
+
+
+def test_btyd_reasons_use_the_same_phrases():
+    frame = pd.DataFrame(
+        {"days_since_last_purchase": [120, 10, 200], "frequency": [0, 3, 2], "p_alive": [0.9, 0.8, 0.3]}
+    )
+    assert btyd_reasons(frame).tolist() == [
+        f"{phrase('days_since_last_purchase', 120)}; {phrase('frequency', 0)}",
+        NO_SIGNAL,
+        "no purchase in 200 days; only 30% likely to still be an active customer (BG/NBD)",
+    ]
+
+
 def test_same_phrase_is_given_once_and_the_next_feature_fills_in():
     X = pd.DataFrame({"frequency": [0], "ipt_mean_days": [np.nan], "gap_ratio": [np.nan], "orders": [1]})
     contributions = pd.DataFrame(
         {"frequency": [0.5], "ipt_mean_days": [0.4], "gap_ratio": [0.3], "orders": [0.2]}
     )
-    assert top_reasons(contributions, X).iloc[0] == "only one purchase so far; only one order so far"
+    # frequency 0, a missing mean gap, a missing gap ratio and one order all say "only one purchase so far"
+    assert top_reasons(contributions, X).iloc[0] == "only one purchase so far"
+
+
+def test_one_reason_per_window_family():
+    X = pd.DataFrame({"searches_90d": [0], "searches_30d": [0], "sessions_30d": [0]})
+    contributions = pd.DataFrame({"searches_90d": [0.3], "searches_30d": [0.5], "sessions_30d": [0.1]})
+    assert (
+        top_reasons(contributions, X).iloc[0]
+        == "no searches in the last 30 days; no sessions in the last 30 days"
+    )
 
 
 def test_user_phrases_by_name_pattern_and_callable(tables):
@@ -163,19 +268,21 @@ def test_readable_name():
 
 def _row_by_row(contributions: pd.DataFrame, X: pd.DataFrame, k: int, threshold: float) -> list[str]:
     """The definition, one row at a time: sort by contribution (stable), phrase, skip repeats, stop at k."""
-    from churnkit.models.reasons import _phraser
+    from churnkit.models.reasons import _family, _phraser
 
     phrasers = {c: _phraser(c, {}) for c in contributions.columns}
     out = []
     for i in range(len(contributions)):
         row = contributions.iloc[i].fillna(-np.inf)
         chosen: list[str] = []
+        families: list[str] = []
         for c in row.sort_values(ascending=False, kind="stable").index:
             if row[c] <= threshold or len(chosen) == k:
                 break
             text = phrasers[c](X[c].iloc[i])
-            if text not in chosen:
+            if text is not None and _family(text) not in families:
                 chosen.append(text)
+                families.append(_family(text))
         out.append("; ".join(chosen) or NO_SIGNAL)
     return out
 

@@ -14,6 +14,7 @@ from sklearn.exceptions import NotFittedError
 
 from churnkit.errors import ConfigError, InputError, ModelError
 from churnkit.segments import BehaviourClusters, name_clusters
+from churnkit.segments.clusters import profile_column
 
 
 def test_fitted_state(fitted, features):
@@ -33,7 +34,7 @@ def test_names_non_empty_and_distinct(fitted):
 def test_archetypes_get_telling_names(fitted, features):
     seg = fitted.predict(features)["segment"]
     top = seg.groupby(features["archetype"]).agg(lambda s: s.value_counts().index[0])
-    assert "high-value" in top["loyal"] and "frequent buyers" in top["loyal"]
+    assert "high-spend" in top["loyal"] and "frequent buyers" in top["loyal"]
     assert "lapsed" in top["lapsed"]
     assert "frequent browsers" in top["browsers"]
 
@@ -84,7 +85,10 @@ def test_ids_ordered_by_size(fitted):
 def test_profile_table(fitted, features):
     prof = fitted.profile_
     assert list(prof.columns[:4]) == ["cluster", "name", "size", "share"]
-    assert {"churn_rate", "revenue_share", *fitted.features_} <= set(prof.columns)
+    assert {"churn_rate", "revenue_share", *(profile_column(c) for c in fitted.features_)} <= set(
+        prof.columns
+    )
+    assert "avg_customer_age_days" in prof.columns and "T" not in prof.columns
     assert prof["size"].sum() == len(features)
     assert prof["share"].sum() == pytest.approx(1.0)
     assert prof["revenue_share"].sum() == pytest.approx(1.0)  # total_spend by default
@@ -93,7 +97,7 @@ def test_profile_table(fitted, features):
     # feature means are on the raw scale
     seg = fitted.predict(features)
     c0 = features.loc[seg["cluster"] == 0, "orders"].mean()
-    assert prof.loc[0, "orders"] == pytest.approx(c0)
+    assert prof.loc[0, "avg_orders"] == pytest.approx(c0)
 
 
 def test_profile_on_new_data_with_labels_by_customer_id(fitted, features):
@@ -193,7 +197,8 @@ def test_naming_rule_hand_made():
         }
     )
     names = name_clusters(pct)
-    assert names[0] == "high-value frequent buyers"  # value .40 and frequency .35 beat recency .30
+    # value .40 and frequency .35 beat recency .30, but a recency trait is always named
+    assert names[0] == "recent high-spend frequent buyers"
     assert names[1] == "rare buyers, frequent browsers"
     assert names[2] == "lapsed rare browsers"  # browsing .40 and recency .40 beat value .30
     assert names[3] == "average customers"  # nothing stands out
@@ -209,11 +214,11 @@ def test_naming_collisions_get_more_traits_then_suffixes():
         }
     )
     names = name_clusters(pct)
-    assert names[0] == "recent high-value frequent buyers"
-    assert names[1] == "lapsed high-value frequent buyers"
+    assert names[0] == "recent high-spend frequent buyers"
+    assert names[1] == "lapsed high-spend frequent buyers"
     # clusters 2 and 3 have no further trait: compared on the dimension where they differ most
-    assert names[2] == "high-value frequent buyers (more browsing)"
-    assert names[3] == "high-value frequent buyers (less browsing)"
+    assert names[2] == "high-spend frequent buyers (more browsing)"
+    assert names[3] == "high-spend frequent buyers (less browsing)"
     assert len(set(names.values())) == 5
 
 

@@ -66,8 +66,8 @@ SESSION_CONF: dict[str, str] = {
 
 SCORE_SCHEMA = (
     "customer_id string, as_of string, churn_probability double, p_alive double, "
-    "expected_purchases double, expected_next_purchase string, predicted_clv double, "
-    "discounted_clv double, segment string, cluster long, rfm_segment string, rfm_score string, "
+    "expected_purchases double, p_purchase_30d double, expected_next_purchase string, predicted_clv double, "
+    "discounted_clv double, segment string, cluster long, rfm_segment string, rfm_score long, "
     "value_tier string, risk_tier string, top_reasons string, recommended_action string, "
     "expected_saved_value double"
 )

@@ -1,13 +1,25 @@
-"""Per-customer churn reasons: the features pushing the risk up, as short phrases.
+"""Per-customer churn reasons: the features pushing the risk up, as short phrases a marketer reads.
 
 :func:`top_reasons` takes per-feature contributions to the churn log-odds (from
 :meth:`churnkit.models.boosting.ChurnClassifier.contributions`) and the feature values, keeps the
 features with the largest positive contributions and phrases each with its value, e.g.
-``"no visit in 45 days; spend down 60% on the previous quarter; only one purchase so far"``.
+``"no purchase in 120 days; spend down 60% on the previous quarter; only one purchase so far"``.
 
-Phrases follow the feature catalogue (``churnkit.features.catalogue``): trends are
-(recent − prior) / (recent + prior) over 90 days (30 for visits) and are phrased as the percentage
-change recent / prior − 1; shares and rates are fractions in [0, 1].
+A reason is given only when it *raises* this customer's risk and reads as a churn reason:
+
+- the feature's contribution is positive (above ``min_contribution``);
+- its value lies on the side that means risk. Each feature of the catalogue
+  (``churnkit.features.catalogue``) has one phrase here, and the phrase says nothing (``None``) on the
+  other side: a current gap shorter than the usual one, spend up on the previous quarter, several
+  sessions last month are not churn reasons, so they are skipped and the next feature fills the place;
+- descriptive facts that are no reason on their own (age of the account, first purchase value, signup
+  date, channel shares, customer attributes) are never phrased.
+
+Numbers are rounded for reading: days and counts whole, money to cents, shares as whole percentages,
+the current gap to one decimal ("2.5× the usual"), expected purchases to one decimal ("only 0.4
+purchases expected", "almost no purchase expected" below 0.05). Trends are (recent − prior) /
+(recent + prior) over 90 days (30 for visits) in the catalogue and are phrased as the percentage change
+recent / prior − 1. The BTYD-only reasons (:func:`btyd_reasons`) use the same phrases.
 """
 
 from __future__ import annotations
@@ -20,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["NO_SIGNAL", "readable_name", "top_reasons"]
+__all__ = ["NEVER_A_REASON", "NO_SIGNAL", "btyd_reasons", "phrase", "readable_name", "top_reasons"]
 
 NO_SIGNAL = "no strong risk signal"
 """The reason given to a customer without any feature pushing the churn risk up."""
@@ -29,7 +41,7 @@ Phrase = Callable[[Any], str] | str
 """A user phrase: a callable of the value, or a template with ``{v}``, ``{pct}``, ``{name}`` and the
 named groups of a pattern key (e.g. ``{w}`` for ``r"sessions_(?P<w>\\d+)d"``)."""
 
-_DefaultPhrase = Callable[[float, dict[str, str]], str]
+_DefaultPhrase = Callable[[float, dict[str, str]], str | None]
 
 
 def _missing(v: Any) -> bool:
@@ -69,141 +81,220 @@ def _change(trend: float) -> float:
     return 2 * trend / (1 - trend)
 
 
-def _trend_phrase(what: str, period: str, missing: str) -> _DefaultPhrase:
-    def phrase(v: float, groups: dict[str, str]) -> str:
-        if math.isnan(v):
-            return missing
+def _never(v: float, groups: dict[str, str]) -> None:
+    return None
+
+
+def _trend_down(what: str, period: str) -> _DefaultPhrase:
+    """A falling trend is a reason; flat, rising or missing is not."""
+
+    def phrase(v: float, groups: dict[str, str]) -> str | None:
+        if math.isnan(v) or v >= 0:
+            return None
         if v <= -1:
             return f"no {what} in the last {period} (some in the {period} before)"
-        if v >= 1:
-            return f"no {what} in the {period} before the last"
-        if v == 0:
-            return f"{what} flat on the previous {period}"
-        change = _change(v)
-        direction = "down" if change < 0 else "up"
-        return f"{what} {direction} {_pct(change)}% on the previous {period}"
+        return f"{what} down {_pct(_change(v))}% on the previous {period}"
 
     return phrase
 
 
-def _simple(template: str, missing: str | None = None) -> _DefaultPhrase:
-    def phrase(v: float, groups: dict[str, str]) -> str:
+def _days(template: str, *, at_least: float = 30, missing: str | None = None) -> _DefaultPhrase:
+    """Days since something, as a reason only from ``at_least`` days (a month) on."""
+
+    def phrase(v: float, groups: dict[str, str]) -> str | None:
         if math.isnan(v):
-            return missing or f"no {groups.get('_name', 'value')} on record"
-        return template.format(v=v, pct=_pct(v), n=_number(v), money=_money(v), **groups)
+            return missing
+        if v < at_least:
+            return None
+        return template.format(n=f"{v:,.0f}")
 
     return phrase
 
 
-def _windowed_count(noun: str, plural: str | None = None) -> _DefaultPhrase:
-    def phrase(v: float, groups: dict[str, str]) -> str:
-        if math.isnan(v) or v == 0:
-            return f"no {plural or noun + 's'} in {_window(groups)}"
-        return f"{_count(v, noun, plural)} in {_window(groups)}"
+def _share(template: str, *, above: float = 0.0, below: float | None = None) -> _DefaultPhrase:
+    """A share phrased as a whole percentage, only on its risky side (``> above`` or ``< below``)."""
+
+    def phrase(v: float, groups: dict[str, str]) -> str | None:
+        if math.isnan(v):
+            return None
+        if below is not None:
+            if v >= below:
+                return None
+        elif v <= above:
+            return None
+        return template.format(pct=_pct(v), **groups)
 
     return phrase
 
 
-def _frequency(v: float, groups: dict[str, str]) -> str:
-    if math.isnan(v) or v == 0:
-        return "only one purchase so far"
-    return f"{_count(v + 1, 'purchase day')} so far"
+def _none_in_window(plural: str) -> _DefaultPhrase:
+    """No activity in a window is a reason; some activity is not."""
+
+    def phrase(v: float, groups: dict[str, str]) -> str | None:
+        if math.isnan(v) or v <= 0:
+            return f"no {plural} in {_window(groups)}"
+        return None
+
+    return phrase
 
 
-def _orders(v: float, groups: dict[str, str]) -> str:
+def _frequency(v: float, groups: dict[str, str]) -> str | None:
+    return ONE_PURCHASE if math.isnan(v) or v <= 0 else None
+
+
+def _orders(v: float, groups: dict[str, str]) -> str | None:
     if math.isnan(v) or v <= 1:
-        return "only one order so far"
-    return f"{_count(v, 'order')} so far"
+        return ONE_PURCHASE
+    if v <= 2:
+        return "only 2 orders so far"
+    return None
 
 
-def _recency(v: float, groups: dict[str, str]) -> str:
-    if math.isnan(v) or v == 0:
-        return "no repeat purchase so far"
-    return f"last repeat purchase {v:.0f} days after the first"
+def _recency(v: float, groups: dict[str, str]) -> str | None:
+    return ONE_PURCHASE if math.isnan(v) or v == 0 else None
 
 
-def _revenue_window(v: float, groups: dict[str, str]) -> str:
+def _revenue_window(v: float, groups: dict[str, str]) -> str | None:
     if math.isnan(v) or v == 0:
         return f"no spend in {_window(groups)}"
     if v < 0:
         return f"returns exceeded purchases in {_window(groups)}"
-    return f"spent {_money(v)} in {_window(groups)}"
+    return None
 
 
-def _returns(v: float, groups: dict[str, str]) -> str:
-    if math.isnan(v) or v == 0:
-        return "no returns"
-    return _count(v, "return")
+def _gap_ratio(v: float, groups: dict[str, str]) -> str | None:
+    if math.isnan(v):
+        return ONE_PURCHASE
+    if v < 1.05:  # a gap shorter than (or about) the usual one is no churn reason
+        return None
+    return f"current gap {v:.1f}× the usual time between purchases"
 
 
-def _visits_since(v: float, groups: dict[str, str]) -> str:
-    if math.isnan(v) or v == 0:
-        return "no visits since the last purchase"
+def _ipt_std(v: float, groups: dict[str, str]) -> str | None:
+    if math.isnan(v) or v < 1:
+        return None
+    return f"irregular buying (gaps vary by ±{v:,.0f} days)"
+
+
+def _positive_count(noun: str, plural: str | None = None) -> _DefaultPhrase:
+    def phrase(v: float, groups: dict[str, str]) -> str | None:
+        return None if math.isnan(v) or v <= 0 else _count(v, noun, plural)
+
+    return phrase
+
+
+def _positive_money(template: str) -> _DefaultPhrase:
+    def phrase(v: float, groups: dict[str, str]) -> str | None:
+        return None if math.isnan(v) or v <= 0 else template.format(money=_money(v))
+
+    return phrase
+
+
+def _visits_since(v: float, groups: dict[str, str]) -> str | None:
+    if math.isnan(v) or v <= 0:
+        return None
     return f"{_count(v, 'visit')} since the last purchase without buying"
 
 
-def _sessions(v: float, groups: dict[str, str]) -> str:
-    if math.isnan(v) or v == 0:
-        return "no website visits"
-    return f"{_count(v, 'session')} in total"
+def _sessions(v: float, groups: dict[str, str]) -> str | None:
+    return "no website visits" if math.isnan(v) or v <= 0 else None
 
 
-_ONE_PURCHASE_DAY = "only one purchase so far"  # same text as frequency 0, so it is given once
+def _p_alive(v: float, groups: dict[str, str]) -> str | None:
+    if math.isnan(v) or v >= 0.5:
+        return None
+    chance = "under 1" if v < 0.005 else f"only {_pct(v)}"
+    return f"{chance}% likely to still be an active customer (BG/NBD)"
+
+
+def _expected_purchases(v: float, groups: dict[str, str]) -> str | None:
+    if math.isnan(v) or v >= 0.95:
+        return None
+    if v < 0.05:
+        return "almost no purchase expected (BG/NBD)"
+    return f"only {v:.1f} purchases expected (BG/NBD)"
+
+
+def _p_no_purchase(v: float, groups: dict[str, str]) -> str | None:
+    if math.isnan(v) or v <= 0.5:
+        return None
+    chance = "over 99" if v >= 0.995 else str(_pct(v))
+    return f"{chance}% chance of no purchase in the horizon (BG/NBD)"
+
+
+ONE_PURCHASE = "only one purchase so far"
+"""Said once, whichever of frequency 0, recency 0 or a missing gap gave it."""
 
 _EXACT: dict[str, _DefaultPhrase] = {
     # RFM, lifetimes convention
     "frequency": _frequency,
     "recency": _recency,
-    "T": _simple("first purchase {v:.0f} days ago"),
-    "monetary_value": _simple("average repeat purchase {money}"),
+    "T": _never,
+    "monetary_value": _never,
     # RFM, marketing convention
-    "days_since_last_purchase": _simple("no purchase in {v:.0f} days"),
+    "days_since_last_purchase": _days("no purchase in {n} days"),
     "orders": _orders,
-    "total_spend": _simple("total spend {money}"),
-    "avg_order_value": _simple("average order {money}"),
+    "total_spend": _never,
+    "avg_order_value": _never,
     # purchase behaviour
-    "tenure_days": _simple("customer for {v:.0f} days"),
-    "first_purchase_value": _simple("first purchase worth {money}"),
-    "first_order_value": _simple("first order worth {money}"),
-    "ipt_mean_days": _simple("usually {v:.0f} days between purchases", _ONE_PURCHASE_DAY),
-    "ipt_std_days": _simple(
-        "irregular buying (gaps vary by ±{v:.0f} days)", "too few purchases for a rhythm"
-    ),
-    "gap_ratio": _simple("current gap {v:.1f}× the usual time between purchases", _ONE_PURCHASE_DAY),
-    "orders_trend": _trend_phrase("orders", "quarter", "no order trend"),
-    "revenue_trend": _trend_phrase("spend", "quarter", "no spend trend"),
+    "tenure_days": _never,
+    "first_purchase_value": _never,
+    "ipt_mean_days": _recency,  # missing with one purchase day; a usual gap is no reason
+    "ipt_std_days": _ipt_std,
+    "gap_ratio": _gap_ratio,
+    "orders_trend": _trend_down("orders", "quarter"),
+    "revenue_trend": _trend_down("spend", "quarter"),
     # returns
-    "return_count": _returns,
-    "return_amount": _simple("returned goods worth {money}"),
-    "return_share": _simple("returned {pct}% of spend", "no spend to return"),
+    "return_count": _positive_count("return"),
+    "return_amount": _positive_money("returned goods worth {money}"),
+    "return_share": _share("returned {pct}% of spend"),
     # browsing
     "sessions": _sessions,
-    "days_since_last_visit": _simple("no visit in {v:.0f} days", "no website visits on record"),
-    "cart_abandonment_rate": _simple("abandoned {pct}% of carts", "no carts on record"),
-    "checkout_dropoff": _simple("left {pct}% of checkouts without buying", "no checkouts on record"),
-    "browse_to_buy": _simple("only {pct}% of visits end in a purchase", "no website visits on record"),
-    "pages_per_session": _simple("{v:.1f} pages per session", "no website visits on record"),
-    "visit_trend": _trend_phrase("visits", "30 days", "no visit trend"),
+    "days_since_last_visit": _days("no visit in {n} days", missing="no website visits on record"),
+    "cart_abandonment_rate": _share("abandoned {pct}% of carts"),
+    "checkout_dropoff": _share("left {pct}% of checkouts without buying"),
+    "browse_to_buy": _share("only {pct}% of visits end in a purchase", below=0.2),
+    "pages_per_session": _never,
+    "visit_trend": _trend_down("visits", "30 days"),
     "visits_since_last_purchase": _visits_since,
     # attributes
-    "signup_tenure_days": _simple("signed up {v:.0f} days ago", "no signup date on record"),
+    "signup_tenure_days": _never,
     # BTYD outputs
-    "p_alive": _simple("BG/NBD P(alive) only {pct}%"),
-    "expected_purchases": _simple("only {v:.1f} purchases expected (BG/NBD)"),
-    "p_no_purchase": _simple("{pct}% chance of no purchase (BG/NBD)"),
-    "expected_spend": _simple("expected spend per purchase {money}"),
-    "clv": _simple("predicted lifetime value {money}"),
+    "p_alive": _p_alive,
+    "expected_purchases": _expected_purchases,
+    "p_no_purchase": _p_no_purchase,
+    "expected_spend": _never,
+    "clv": _never,
 }
 
 _PATTERNS: tuple[tuple[re.Pattern[str], _DefaultPhrase], ...] = (
-    (re.compile(r"orders_(?P<w>\d+)d"), _windowed_count("order")),
+    (re.compile(r"orders_(?P<w>\d+)d"), _none_in_window("orders")),
     (re.compile(r"revenue_(?P<w>\d+)d"), _revenue_window),
-    (re.compile(r"sessions_(?P<w>\d+)d"), _windowed_count("session")),
-    (re.compile(r"product_views_(?P<w>\d+)d"), _windowed_count("product view")),
-    (re.compile(r"searches_(?P<w>\d+)d"), _windowed_count("search", "searches")),
-    (re.compile(r"add_to_carts_(?P<w>\d+)d"), _windowed_count("item added to cart", "items added to cart")),
-    (re.compile(r"channel_share_(?P<channel>\w+)"), _simple("{pct}% of orders via {channel}")),
+    (re.compile(r"sessions_(?P<w>\d+)d"), _none_in_window("sessions")),
+    (re.compile(r"product_views_(?P<w>\d+)d"), _none_in_window("product views")),
+    (re.compile(r"searches_(?P<w>\d+)d"), _none_in_window("searches")),
+    (re.compile(r"add_to_carts_(?P<w>\d+)d"), _none_in_window("items added to cart")),
+    (re.compile(r"channel_share_(?P<channel>\w+)"), _never),
+    (re.compile(r"attr_(?P<column>\w+)"), _never),
 )
+
+NEVER_A_REASON: frozenset[str] = frozenset(k for k, f in _EXACT.items() if f is _never)
+"""Catalogue features that are descriptive facts, never phrased as a churn reason (also
+``channel_share_*`` and ``attr_*``), unless a user phrase is configured for them."""
+
+
+def phrase(feature: str, value: Any) -> str | None:
+    """The built-in reason text of one feature value, or None when that value is no churn reason."""
+    return _phraser(feature, {})(value)
+
+
+_WINDOW = re.compile(r"in the last \d+ days")
+
+
+def _family(text: str | None) -> str | None:
+    """What makes two reasons the same: the text, with a window's length left out ("no searches in the last
+    30 days" and "... 90 days" are said once, the stronger one)."""
+    return None if text is None else _WINDOW.sub("in the last N days", text)
 
 
 def readable_name(feature: str) -> str:
@@ -213,7 +304,7 @@ def readable_name(feature: str) -> str:
     return name.replace("_", " ").strip()
 
 
-def _generic(feature: str) -> Callable[[Any], str]:
+def _generic(feature: str) -> Callable[[Any], str | None]:
     name = readable_name(feature)
 
     def phrase(v: Any) -> str:
@@ -226,7 +317,7 @@ def _generic(feature: str) -> Callable[[Any], str]:
     return phrase
 
 
-def _user_phrase(feature: str, spec: Phrase, groups: dict[str, str]) -> Callable[[Any], str]:
+def _user_phrase(feature: str, spec: Phrase, groups: dict[str, str]) -> Callable[[Any], str | None]:
     if callable(spec):
         return spec
     name = readable_name(feature)
@@ -243,10 +334,10 @@ def _user_phrase(feature: str, spec: Phrase, groups: dict[str, str]) -> Callable
     return phrase
 
 
-def _phraser(feature: str, phrases: Mapping[str, Phrase]) -> Callable[[Any], str]:
+def _phraser(feature: str, phrases: Mapping[str, Phrase]) -> Callable[[Any], str | None]:
     """The phrase function of one feature: user exact, user pattern, default exact, default pattern, generic."""
     generic = _generic(feature)
-    default: Callable[[Any], str] = generic
+    default: Callable[[Any], str | None] = generic
     name = {"_name": readable_name(feature)}
     if feature in _EXACT:
         default = _with_groups(_EXACT[feature], name, generic)
@@ -256,7 +347,7 @@ def _phraser(feature: str, phrases: Mapping[str, Phrase]) -> Callable[[Any], str
             if match:
                 default = _with_groups(func, {**match.groupdict(), **name}, generic)
                 break
-    user: Callable[[Any], str] | None = None
+    user: Callable[[Any], str | None] | None = None
     if feature in phrases:
         user = _user_phrase(feature, phrases[feature], {})
     else:
@@ -275,9 +366,11 @@ def _phraser(feature: str, phrases: Mapping[str, Phrase]) -> Callable[[Any], str
 
 
 def _with_groups(
-    func: _DefaultPhrase, groups: dict[str, str], generic: Callable[[Any], str]
-) -> Callable[[Any], str]:
-    def phrase(v: Any) -> str:
+    func: _DefaultPhrase, groups: dict[str, str], generic: Callable[[Any], str | None]
+) -> Callable[[Any], str | None]:
+    def phrase(v: Any) -> str | None:
+        if func is _never:
+            return None
         if _missing(v):
             return func(math.nan, groups)
         try:
@@ -367,16 +460,18 @@ def top_reasons(
         texts[where] = _phrase_values(phrasers[features_of[a]], column(features_of[a])[where // m])
     texts = texts.reshape(n, m)
 
+    valid &= texts != None  # noqa: E711 (elementwise): a value that is no churn reason is skipped
+    families = np.array([_family(t) for t in texts.ravel()], dtype=object).reshape(n, m)
     dup = np.zeros((n, m), dtype=bool)
     for t in range(1, m):
         for s in range(t):
-            dup[:, t] |= valid[:, t] & (texts[:, t] == texts[:, s])
+            dup[:, t] |= valid[:, t] & valid[:, s] & (families[:, t] == families[:, s])
     keep = valid & ~dup
     keep &= np.cumsum(keep, axis=1) <= k
 
     # rows the candidates cannot settle: a tie at the cut, or too few distinct phrases among them
     unsettled = (picked[:, -1] > min_contribution) & (next_best >= picked[:, -1])
-    unsettled |= (keep.sum(axis=1) < k) & valid[:, -1] & (next_best > min_contribution)
+    unsettled |= (keep.sum(axis=1) < k) & (picked[:, -1] > min_contribution) & (next_best > min_contribution)
 
     out = _join_kept(texts, keep, k)
     if unsettled.any():
@@ -400,7 +495,7 @@ def _join_kept(texts: np.ndarray, keep: np.ndarray, k: int) -> list[str]:
     return out.tolist()
 
 
-def _phrase_values(phraser: Callable[[Any], str], vals: np.ndarray) -> np.ndarray:
+def _phrase_values(phraser: Callable[[Any], str | None], vals: np.ndarray) -> np.ndarray:
     """Phrase each value, calling the phraser once per distinct value (missing values phrased as they are)."""
     codes, uniques = pd.factorize(vals, use_na_sentinel=True)
     texts = np.array([phraser(u) for u in _python_scalars(uniques)] + [None], dtype=object)
@@ -422,17 +517,46 @@ def _python_scalars(uniques: Any) -> list[Any]:
 def _row_reasons(
     contrib: np.ndarray,
     row_values: list[Any],
-    phrasers: list[Callable[[Any], str]],
+    phrasers: list[Callable[[Any], str | None]],
     k: int,
     min_contribution: float,
 ) -> str:
     """One row, feature by feature: the reference the vectorised path must match."""
     chosen: list[str] = []
+    seen: set[str | None] = set()
     for j in np.argsort(-contrib, kind="stable"):
         if contrib[j] <= min_contribution or len(chosen) == k:
             break
         value = row_values[j]
         text = phrasers[j](value.item() if isinstance(value, np.generic) else value)
-        if text not in chosen:
+        if text is not None and _family(text) not in seen:
             chosen.append(text)
+            seen.add(_family(text))
     return "; ".join(chosen) if chosen else NO_SIGNAL
+
+
+BTYD_RULES: tuple[tuple[str, Callable[[pd.Series], pd.Series]], ...] = (
+    ("days_since_last_purchase", lambda v: v >= 60),
+    ("frequency", lambda v: v == 0),
+    ("p_alive", lambda v: v < 0.5),
+)
+"""Reasons without a boosted model, strongest first: (feature, when it is a reason)."""
+
+
+def btyd_reasons(frame: pd.DataFrame, *, k: int = 3) -> pd.Series:
+    """Reasons for BTYD-only scores, with the same phrases as :func:`top_reasons`.
+
+    ``frame`` holds ``days_since_last_purchase``, ``frequency`` and ``p_alive`` (those present are used):
+    no purchase in 60 days or more, a single purchase so far, and a BG/NBD P(alive) below 50 %.
+    """
+    X = pd.DataFrame(index=frame.index)
+    weights = {}
+    for rank, (feature, rule) in enumerate(BTYD_RULES):
+        if feature not in frame.columns:
+            continue
+        values = pd.to_numeric(frame[feature], errors="coerce")
+        X[feature] = values
+        weights[feature] = np.where(
+            rule(values).fillna(False).to_numpy(dtype=bool), len(BTYD_RULES) - rank, np.nan
+        )
+    return top_reasons(pd.DataFrame(weights, index=frame.index), X, k=k)

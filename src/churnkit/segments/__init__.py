@@ -1,7 +1,16 @@
 """Stage 4 — segments: RFM scores and named segments, behavioural clusters, value × risk actions,
 and segment transitions between two as-of dates. See ``docs/segments.md``."""
 
-from churnkit.segments.actions import DEFAULT_ACTION_GRID, TIERS, action_grid, recommended_actions
+from churnkit.segments.actions import (
+    DEFAULT_ACTION_GRID,
+    DEFAULT_SEGMENT_ACTIONS,
+    TIERS,
+    action_grid,
+    recommended_actions,
+    risk_cuts,
+    segment_action_map,
+    value_cuts,
+)
 from churnkit.segments.clusters import DEFAULT_CLUSTER_FEATURES, BehaviourClusters, name_clusters
 from churnkit.segments.rfm import (
     DEFAULT_SEGMENT_MAP,
@@ -19,6 +28,7 @@ from churnkit.segments.transitions import NOT_IN_BASE, plot_transitions, segment
 __all__ = [
     "DEFAULT_ACTION_GRID",
     "DEFAULT_CLUSTER_FEATURES",
+    "DEFAULT_SEGMENT_ACTIONS",
     "DEFAULT_SEGMENT_MAP",
     "NOT_IN_BASE",
     "SEGMENT_ORDER",
@@ -34,6 +44,9 @@ __all__ = [
     "recommended_actions",
     "rfm_scores",
     "rfm_segments",
+    "risk_cuts",
+    "segment_action_map",
     "segment_transitions",
     "validate_segment_map",
+    "value_cuts",
 ]

@@ -3,7 +3,12 @@
 A scikit-learn pipeline (median imputation, signed log1p, robust scaling, KMeans) is fitted on purchase
 and browsing features at train time; the fitted object is picklable and is stored with the model, so
 scoring assigns the same cluster ids and names. Cluster ids are ordered by size at fit time (0 = largest).
-Names come from how each cluster sits against the whole base (see ``docs/segments.md``).
+Names come from how each cluster sits against the whole base (see ``docs/segments.md``): a trait is named only
+when the cluster's mean percentile is far from the middle *and* its mean of the raw column lies on the same side
+of the base's mean (the profile table shows those means), so a name never contradicts the profile. How recent the
+customers' last purchase is always enters a name when it stands out: a cluster of high spenders who have not
+bought for a year is "lapsed high-spend ...", not "high-spend ...". Value words say "spend" (historical), not
+"value", so they are not confused with the predicted value tier.
 """
 
 from __future__ import annotations
@@ -48,12 +53,18 @@ SILHOUETTE_SAMPLE = 5_000
 STRONG = 0.15
 """A cluster trait is named when its mean percentile is at least this far from the base's 0.5."""
 MAX_TRAITS = 2
-"""Traits in a name before disambiguation adds more."""
+"""Traits in a name before disambiguation adds more (a strong recency trait is always added)."""
+ALWAYS_NAMED = ("recency",)
+"""Dimensions named whenever they are a trait, on top of the MAX_TRAITS strongest."""
+LAPSED_DAYS = 180
+"""A cluster whose median days since the last purchase is at least this is "lapsed", whatever the base."""
+RECENT_DAYS = 90
+"""A cluster is "recent" only if its median days since the last purchase is at most this (and below the base)."""
 
 # Naming dimensions: (key, candidate columns, word when high, word when low, kind).
 # kind "adj" words go before the noun, "noun" words are the noun phrases.
 _DIMENSIONS: tuple[tuple[str, tuple[str, ...], str, str, str], ...] = (
-    ("value", ("total_spend", "monetary_value", "revenue_90d"), "high-value", "low-value", "adj"),
+    ("value", ("total_spend", "monetary_value", "revenue_90d"), "high-spend", "low-spend", "adj"),
     ("frequency", ("orders", "frequency", "orders_90d"), "frequent buyers", "rare buyers", "noun"),
     ("recency", ("days_since_last_purchase",), "lapsed", "recent", "adj"),
     (
@@ -80,6 +91,14 @@ _COMPARATIVES = {
     "conversion": ("higher conversion", "lower conversion"),
     "visit_recency": ("less recent visits", "more recent visits"),
 }
+
+
+PROFILE_RENAMES = {"T": "customer_age_days"}
+
+
+def profile_column(feature: str) -> str:
+    """The profile's column for a feature's cluster mean: ``avg_<feature>`` (``T`` → ``avg_customer_age_days``)."""
+    return "avg_" + PROFILE_RENAMES.get(feature, feature)
 
 
 def signed_log1p(x: np.ndarray) -> np.ndarray:
@@ -166,24 +185,49 @@ def _compose(traits: Sequence[tuple[str, str]]) -> str:
     return " ".join([*adjs, nouns[0]]) + "".join(f", {n}" for n in nouns[1:])
 
 
-def name_clusters(percentiles: pd.DataFrame) -> dict[int, str]:
+def _first(traits: list[tuple[str, str]], n: int) -> list[tuple[str, str]]:
+    """The n strongest traits, plus any ALWAYS_NAMED trait further down."""
+    return traits[:n] + [t for t in traits[n:] if t[0] in ALWAYS_NAMED]
+
+
+def name_clusters(
+    percentiles: pd.DataFrame,
+    sides: pd.DataFrame | None = None,
+    recency_days: pd.Series | None = None,
+) -> dict[int, str]:
     """Distinct readable names from each cluster's mean percentile per dimension (rows = cluster ids).
 
-    A dimension is a trait when its mean percentile is >= 0.5 + STRONG (high) or <= 0.5 - STRONG (low);
-    the MAX_TRAITS strongest traits make the name (ties broken by column order). Colliding names get
-    more traits, then a comparative suffix for a pair, then " #2", " #3", ... in cluster-id order.
+    A dimension is a trait when its mean percentile is >= 0.5 + STRONG (high) or <= 0.5 - STRONG (low)
+    and, when ``sides`` is given (sign of the cluster's mean minus the base's mean, same shape), the mean
+    agrees (> 0 for high, < 0 for low). The MAX_TRAITS strongest traits, plus a recency trait wherever it
+    ranks, make the name (ties broken by column order). Colliding names get more traits, then a comparative
+    suffix for a pair, then " #2", " #3", ... in cluster-id order. With ``recency_days`` (each cluster's
+    median days since the last purchase), recency also reads in absolute terms: "lapsed" from LAPSED_DAYS
+    on, and "recent" only up to RECENT_DAYS, so a base of mostly long-gone customers does not make a
+    cluster that last bought a year ago "recent".
     """
     ranked: dict[int, list[tuple[str, str]]] = {}
     for cid, row in percentiles.iterrows():
         strength = (row - 0.5).abs().fillna(0.0)
         order = sorted(range(len(row)), key=lambda i: (-round(float(strength.iloc[i]), 12), i))
-        ranked[int(cid)] = [
-            (str(row.index[i]), "high" if row.iloc[i] > 0.5 else "low")
-            for i in order
-            if strength.iloc[i] >= STRONG
-        ]
+        traits = []
+        for i in order:
+            if strength.iloc[i] < STRONG:
+                continue
+            key, level = str(row.index[i]), "high" if row.iloc[i] > 0.5 else "low"
+            if sides is not None and key in sides.columns:
+                side = sides.loc[cid, key]
+                if not (side > 0 if level == "high" else side < 0):
+                    continue
+            traits.append((key, level))
+        if recency_days is not None and "recency" in row.index and cid in recency_days.index:
+            days = recency_days.loc[cid]
+            traits = [t for t in traits if not (t == ("recency", "low") and not days <= RECENT_DAYS)]
+            if days >= LAPSED_DAYS and ("recency", "high") not in traits:
+                traits.append(("recency", "high"))  # named by _first, without displacing a trait
+        ranked[int(cid)] = traits
     n_traits = dict.fromkeys(ranked, MAX_TRAITS)
-    names = {cid: _compose(traits[:MAX_TRAITS]) for cid, traits in ranked.items()}
+    names = {cid: _compose(_first(traits, MAX_TRAITS)) for cid, traits in ranked.items()}
 
     def collisions() -> list[list[int]]:
         groups: dict[str, list[int]] = {}
@@ -198,7 +242,7 @@ def name_clusters(percentiles: pd.DataFrame) -> dict[int, str]:
             for cid in group:
                 if n_traits[cid] < len(ranked[cid]):
                     n_traits[cid] += 1
-                    names[cid] = _compose(ranked[cid][: n_traits[cid]])
+                    names[cid] = _compose(_first(ranked[cid], n_traits[cid]))
                     grew = True
         if not grew:
             break
@@ -210,7 +254,7 @@ def name_clusters(percentiles: pd.DataFrame) -> dict[int, str]:
         if spread.max() < 0.02:
             continue
         # prefer a dimension the name does not already state: "recent buyers (less recent)" contradicts itself
-        named = {key for key, _ in ranked[group[0]][: n_traits[group[0]]]}
+        named = {key for key, _ in _first(ranked[group[0]], n_traits[group[0]])}
         unnamed = spread[[c for c in spread.index if c not in named]]
         key = str(unnamed.idxmax() if len(unnamed) and unnamed.max() >= 0.02 else spread.idxmax())
         hi, lo = _COMPARATIVES.get(key, (f"higher {key.replace('_', ' ')}", f"lower {key.replace('_', ' ')}"))
@@ -342,8 +386,12 @@ class BehaviourClusters(BaseEstimator):
         self.silhouette_ = self._silhouette(Xt, raw_labels)
 
         clusters = label_map[raw_labels]
-        self.percentiles_ = self._percentiles(features, clusters)
-        self.names_ = name_clusters(self.percentiles_)
+        self.percentiles_, self.mean_sides_ = self._percentiles(features, clusters)
+        recency = None
+        if "days_since_last_purchase" in features.columns:
+            days = _numeric_frame(features, ["days_since_last_purchase"])["days_since_last_purchase"]
+            recency = days.groupby(clusters).median().reindex(range(k))
+        self.names_ = name_clusters(self.percentiles_, self.mean_sides_, recency)
         self.profile_ = self.profile(features, churned=churned, revenue=revenue)
         return self
 
@@ -354,8 +402,9 @@ class BehaviourClusters(BaseEstimator):
         size = min(len(X), SILHOUETTE_SAMPLE)
         return float(silhouette_score(X, labels, sample_size=size, random_state=self.random_state))
 
-    def _percentiles(self, features: pd.DataFrame, clusters: np.ndarray) -> pd.DataFrame:
-        """Mean base percentile of each naming dimension per cluster (rows: ids, columns: dimensions)."""
+    def _percentiles(self, features: pd.DataFrame, clusters: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Per cluster (rows: ids) and naming dimension (columns): the mean base percentile, and the sign of
+        the cluster's mean minus the base's mean of the raw column (missing values left out of both means)."""
         dims: dict[str, pd.Series] = {}
         used: set[str] = set()
         for key, candidates, *_ in _DIMENSIONS:
@@ -369,7 +418,10 @@ class BehaviourClusters(BaseEstimator):
                 dims[col] = _numeric_frame(features, [col])[col]
         pct = pd.DataFrame({key: _midrank_pct(values) for key, values in dims.items()}, index=features.index)
         means = pct.groupby(clusters).mean()
-        return means.reindex(range(self.n_clusters_))
+        raw = pd.DataFrame(dims, index=features.index)
+        sides = np.sign(raw.groupby(clusters).mean() - raw.mean())
+        ids = range(self.n_clusters_)
+        return means.reindex(ids), sides.reindex(ids)
 
     # -- scoring ---------------------------------------------------------------------------------
     def _assign(self, features: pd.DataFrame) -> np.ndarray:
@@ -406,10 +458,12 @@ class BehaviourClusters(BaseEstimator):
         churned: pd.Series | None = None,
         revenue: pd.Series | None = None,
     ) -> pd.DataFrame:
-        """Per cluster: size, share, feature means, churn_rate and revenue_share (sizes sum to the rows).
+        """Per cluster: size, share, ``avg_<feature>`` means, churn_rate and revenue_share (sizes sum to the rows).
 
-        ``revenue=None`` uses ``total_spend`` when present (historical revenue share);
-        ``churned=None`` leaves churn_rate empty. Series align by index or by customer_id.
+        ``T`` is shown as ``avg_customer_age_days`` (days from the first purchase to the day before as_of).
+        ``churn_rate`` is the *realized* churn rate, only when ``churned`` labels are given (no column
+        otherwise). ``revenue=None`` uses ``total_spend`` when present (historical revenue share).
+        Series align by index or by customer_id.
         """
         clusters = self._assign(features)
         ids = pd.Index(range(self.n_clusters_), name="cluster")
@@ -426,12 +480,10 @@ class BehaviourClusters(BaseEstimator):
         )
         means = X.groupby(clusters).mean().reindex(ids)
         for col in self.features_:
-            out[col] = means[col].to_numpy()
+            out[profile_column(col)] = means[col].to_numpy()
 
         churn = _align(churned, features, "churned")
-        if churn is None:
-            out["churn_rate"] = np.nan
-        else:
+        if churn is not None:
             churn = pd.to_numeric(churn.astype("float64"), errors="coerce")
             out["churn_rate"] = churn.groupby(clusters).mean().reindex(ids).to_numpy()
 
