@@ -254,12 +254,9 @@ class ChurnkitModel:
         out["p_alive"] = full["p_alive"].to_numpy()
         out["expected_purchases"] = full["expected_purchases"].to_numpy()
         # P(at least one purchase in the next 30 days) = 1 - P(no purchase in [D, D+30)), from the BTYD model
-        month = self.btyd_.predict(
-            full,
-            horizon_days=30,
-            clv_months=1,
-            annual_discount_rate=self.btyd_settings["annual_discount_rate"],
-        )
+        month = btyd_columns(
+            self.btyd_, full, 30, {**self.btyd_settings, "clv_months": 1}
+        )  # NaN when no BTYD model could be fitted at D
         out["p_purchase_30d"] = 1.0 - month["p_no_purchase"].to_numpy(dtype=float)
         # the median wait to the next purchase, as a date only when it lies inside the window (then a purchase
         # within the window is at least as likely as not); blank otherwise
