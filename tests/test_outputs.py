@@ -181,3 +181,15 @@ def test_docs_describe_every_output_column(trained, tmp_path):
     assert "avg_<feature>" in documented and "avg_customer_age_days" in documented
     assert profile_cols - generic <= documented
     assert {"churn_rate", "group"} <= documented  # fit-time profile and holdout scoring
+
+
+def test_kpi_files_are_rounded_like_every_other_output(tmp_path, cli):  # type: ignore[no-untyped-def]
+    from churnkit.data.sample import generate_shop, write_shop
+
+    paths = write_shop(generate_shop(400, seed=2), tmp_path / "shop", fmt="csv")
+    out = tmp_path / "kpis.csv"
+    assert cli("kpis", "-t", paths["transactions"], "--out", out, "-q").exit_code == 0
+    for path in (out, tmp_path / "kpis_cohorts.csv"):
+        text = path.read_text()
+        decimals = [len(x.split(".")[1]) for line in text.splitlines()[1:] for x in line.split(",") if "." in x]
+        assert decimals and max(decimals) <= 4, path

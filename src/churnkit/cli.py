@@ -276,6 +276,7 @@ def kpis(
     """Retention KPIs per period (CRR, churn, repeat rate, frequency, AOV, simple CLV) and cohort retention."""
     from churnkit.data.io import write_table
     from churnkit.kpis import cohort_retention, plot_cohort_heatmap, retention_kpis
+    from churnkit.outputs import format_scores
 
     _modes(quiet=quiet)
     if period not in ("week", "month", "quarter"):
@@ -288,9 +289,9 @@ def kpis(
     table = retention_kpis(tx, period=period)
     cohorts = cohort_retention(tx, period=period)
     if out is not None:
-        write_table(table, out)
+        write_table(format_scores(table), out)
         stem = out.name.split(".")[0]
-        cohort_path = write_table(cohorts.reset_index(), out.with_name(f"{stem}_cohorts.csv"))
+        cohort_path = write_table(format_scores(cohorts.reset_index()), out.with_name(f"{stem}_cohorts.csv"))
         heatmap = plot_cohort_heatmap(cohorts, out.with_name(f"{stem}_cohorts.png"))
         _echo(f"KPIs: {out}\ncohort retention: {cohort_path}\nheatmap: {heatmap}")
     else:

@@ -18,6 +18,7 @@ from churnkit.data.load import load_shop
 from churnkit.data.readiness import readiness
 from churnkit.data.sample import generate_shop, write_shop
 from churnkit.kpis import cohort_retention, plot_cohort_heatmap, retention_kpis
+from churnkit.outputs import format_scores
 from churnkit.pipeline import train
 from churnkit.segmenting import segment_customers
 from churnkit.targeting import select_customers
@@ -100,7 +101,7 @@ def _run(
 
     progress("retention KPIs")
     tx = data.frame("transactions")
-    out.paths["KPIs"] = write_table(retention_kpis(tx, period="month"), folder / "kpis.csv")
+    out.paths["KPIs"] = write_table(format_scores(retention_kpis(tx, period="month")), folder / "kpis.csv")
     cohorts = cohort_retention(tx, period="month")
     out.paths["cohort heatmap"] = plot_cohort_heatmap(cohorts, folder / "cohorts.png")
 
