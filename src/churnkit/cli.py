@@ -260,7 +260,9 @@ def validate(
     d = _as_of(data, cfg)
     for line in data.report.lines():
         _echo(line)
-    for line in readiness(data, as_of=d, horizon_days=cfg.horizon_days).lines():
+    for line in readiness(
+        data, as_of=d, horizon_days=cfg.horizon_days, min_history_days=cfg.training.min_history_days
+    ).lines():
         _echo(line)
 
 

@@ -97,7 +97,9 @@ def _run(
         rejected_dir=folder / "rejected",
     )
     out.facts += data.report.lines()
-    out.facts += readiness(data, as_of=cfg.as_of, horizon_days=cfg.horizon_days).lines()
+    out.facts += readiness(
+        data, as_of=cfg.as_of, horizon_days=cfg.horizon_days, min_history_days=cfg.training.min_history_days
+    ).lines()
 
     progress("retention KPIs")
     tx = data.frame("transactions")

@@ -1,8 +1,9 @@
 """Data-readiness: what a shop's history supports, said in plain words.
 
-Gradient-boosted training needs labelled snapshots: an as-of date with at least one horizon of history
-before it (for the features) and one full horizon after it (for the label), so at least 2 × H of data.
-With less, only the BTYD family (which needs no labels) can be fitted.
+Gradient-boosted training needs labelled snapshots: an as-of date with ``training.min_history_days`` (m) of
+history before it and its whole horizon H observed after it, so m + H days of observed data; a time-based
+backtest needs a second label window after the first one's, m + 2 H (docs/training.md). The same arithmetic as
+the snapshot scheduler (churnkit.features.snapshots), said here without importing it (data comes first).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ class Readiness:
     as_of: dt.date
     horizon_days: int
     history_days: int
-    supports_boosting: bool
+    observed_days: int
+    """Days of history up to min(as_of, the day after the last purchase): what labelled snapshots can use."""
+    min_history_days: int = 30
     span_days: int = 0
     """Days from the first to the last transaction, both included."""
     churn_rate: float | None = None
@@ -50,16 +53,21 @@ class Readiness:
                 f"churn: {self.churn_rate:.1%} of the customer base at {self.as_of - dt.timedelta(days=h)} "
                 f"made no purchase in the following {h} days"
             )
-        if self.supports_boosting:
+        m, seen = self.min_history_days, self.observed_days
+        if seen >= m + 2 * h:
             out.append(
-                f"history: {self.history_days} days before the as-of date {self.as_of} covers 2 × H = {2 * h} days: "
-                f"enough for gradient-boosted training snapshots and the BTYD family."
+                f"history: {seen:,} observed days before {self.as_of} cover {m} days of history plus two {h}-day "
+                "label windows: enough for boosted models with a time-based backtest, and the BTYD family."
+            )
+        elif seen >= m + h:
+            out.append(
+                f"history: {seen:,} observed days before {self.as_of} cover {m} + {h} days: the boosted models "
+                f"train, but the backtest holds customers out (a time-based test needs {m + 2 * h} days)."
             )
         else:
             out.append(
-                f"history: {self.history_days} days before the as-of date {self.as_of} is less than 2 × H = {2 * h} "
-                f"days: only the BTYD family (BG/NBD, Pareto/NBD, MBG/NBD + Gamma-Gamma) can be trained; "
-                f"use a shorter horizon or more history for gradient-boosted models."
+                f"history: {seen:,} observed days before {self.as_of} are fewer than {m} + {h} = {m + h}: no "
+                f"labelled {h}-day snapshot, so `train` cannot learn this horizon; use a shorter --horizon."
             )
         return out
 
@@ -93,7 +101,9 @@ def check_as_of(
     return as_of
 
 
-def readiness(data: ShopData, *, as_of: dt.date | None = None, horizon_days: int = 90) -> Readiness:
+def readiness(
+    data: ShopData, *, as_of: dt.date | None = None, horizon_days: int = 90, min_history_days: int = 30
+) -> Readiness:
     """What the history before ``as_of`` supports. Raises `DataTooShortError` when as_of is outside the data."""
     as_of = check_as_of(data, as_of, horizon_days=horizon_days)
     first, last = data.date_range()
@@ -105,7 +115,8 @@ def readiness(data: ShopData, *, as_of: dt.date | None = None, horizon_days: int
         as_of=as_of,
         horizon_days=horizon_days,
         history_days=history,
-        supports_boosting=history >= 2 * horizon_days,
+        observed_days=(min(as_of, last + dt.timedelta(days=1)) - first).days,
+        min_history_days=min_history_days,
     )
 
 
