@@ -282,3 +282,30 @@ def test_gains_plot_marks_the_best_possible_lift(monkeypatch, tmp_path: Path):
     assert "best possible 1.25× " in [t.get_text() for t in bar_ax.texts]
     legend = [t.get_text() for t in figures[0].axes[0].get_legend().get_texts()]
     assert "Model (top 10%: 12% of churners, 100% churn)" in legend  # 2 of 16 churners; both churned
+
+
+def test_data_summary_names_each_targets_model_the_evidence_and_btyd_problems():
+    from churnkit.report.sections import data_summary
+
+    facts, _ = data_summary(
+        {
+            "as_of": "2026-01-01",
+            "champions": {"churn": "btyd", "clv": "boosted"},
+            "evidence": "customer_holdout",
+            "seasonal_as_ofs": ["2025-01-01"],
+            "btyd_snapshots": {
+                "2025-02-01": {"message": "a → 0: no dropout visible yet"},
+                "2025-03-01": {"message": None},
+            },
+        },
+        90,
+    )
+    terms = dict(facts)
+    assert terms["Churn model used"].startswith("BTYD family alone")
+    assert terms["CLV model used"].startswith("gradient-boosted")
+    assert "held out of training" in terms["Backtest evidence"]
+    assert (
+        terms["BTYD fits per snapshot"]
+        == "2 fits, 1 with a boundary, fallback or failure; 2025-02-01: a → 0: no dropout visible yet"
+    )
+    assert "Btyd snapshots" not in terms and "Champions" not in terms

@@ -266,6 +266,12 @@ _DONE = {
     "btyd",
     "load",
     "notes",
+    "champions",
+    "evidence",
+    "seasonal_as_ofs",
+    "spacing_days",
+    "backtest",
+    "btyd_snapshots",
 }
 
 
@@ -348,12 +354,38 @@ def data_summary(
         facts.append(("Customers in the base at D", text))
     if get("training_rows") is not None:
         facts.append(("Training rows", f"{int(get('training_rows')):,} (customer × snapshot)"))
-    if get("champion"):
-        kind = {
-            "boosted": "gradient-boosted (LightGBM) on the features and BTYD outputs",
-            "btyd": "BTYD family alone (BG/NBD and Gamma-Gamma)",
-        }
+    if get("evidence") == "customer_holdout":
+        facts.append(
+            (
+                "Backtest evidence",
+                "customers held out of training at the backtest snapshot (the history is too short for a "
+                "later test period): no customer's future was trained on, but the test is not later in time",
+            )
+        )
+    if get("seasonal_as_ofs"):
+        facts.append(("Snapshots a year earlier (season)", _dates(get("seasonal_as_ofs"))))
+    kind = {
+        "boosted": "gradient-boosted (LightGBM), starting from the BTYD prediction",
+        "btyd": "BTYD family alone (BG/NBD and Gamma-Gamma)",
+    }
+    champions = get("champions") if isinstance(get("champions"), Mapping) else {}
+    if champions:
+        facts.append(("Churn model used", kind.get(str(champions.get("churn")), str(champions.get("churn")))))
+        facts.append(("CLV model used", kind.get(str(champions.get("clv")), str(champions.get("clv")))))
+    elif get("champion"):
         facts.append(("Churn model used", kind.get(str(get("champion")), str(get("champion")))))
+    snapshots = get("btyd_snapshots") if isinstance(get("btyd_snapshots"), Mapping) else {}
+    problems = [
+        f"{d}: {o['message']}" for d, o in snapshots.items() if isinstance(o, Mapping) and o.get("message")
+    ]
+    if snapshots:
+        facts.append(
+            (
+                "BTYD fits per snapshot",
+                f"{len(snapshots)} fits, {len(problems)} with a boundary, fallback or failure"
+                + ("".join(f"; {p}" for p in problems[:5])),
+            )
+        )
     if btyd:
         label = {"bgnbd": "BG/NBD", "pareto": "Pareto/NBD", "mbgnbd": "MBG/NBD"}.get(
             str(btyd.get("model")), str(btyd.get("model", ""))
