@@ -191,5 +191,7 @@ def test_kpi_files_are_rounded_like_every_other_output(tmp_path, cli):  # type: 
     assert cli("kpis", "-t", paths["transactions"], "--out", out, "-q").exit_code == 0
     for path in (out, tmp_path / "kpis_cohorts.csv"):
         text = path.read_text()
-        decimals = [len(x.split(".")[1]) for line in text.splitlines()[1:] for x in line.split(",") if "." in x]
+        decimals = [
+            len(x.split(".")[1]) for line in text.splitlines()[1:] for x in line.split(",") if "." in x
+        ]
         assert decimals and max(decimals) <= 4, path

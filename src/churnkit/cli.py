@@ -801,14 +801,16 @@ def _fit_table(table, width: int) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def _parse_date(value: str | dt.date | None, option: str = "--as-of") -> dt.date | None:
-    """The one date parser of the command line: YYYY-MM-DD, or exit 2 naming the option."""
+    """The one date parser of the command line: YYYY-MM-DD, or exit 2 with one line naming the option."""
+    from churnkit.errors import ConfigError
+
     if value is None or isinstance(value, dt.date):
         return value
     try:
         return dt.date.fromisoformat(value.strip())
     except ValueError:
-        raise typer.BadParameter(
-            f"expected a date like 2024-01-31, got {value!r}", param_hint=option
+        raise ConfigError(
+            f"invalid value for {option}: expected a date like 2024-01-31, got {value!r}"
         ) from None
 
 

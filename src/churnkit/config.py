@@ -224,10 +224,11 @@ class ModelsConfig(_Strict):
     def _one_word_for_both(cls, v: Any) -> Any:
         return {"churn": v, "clv": v} if isinstance(v, str) else v
 
-    prior: Literal["btyd", "none"] = Field(
-        "btyd",
+    prior: Literal["auto", "btyd", "none"] = Field(
+        "auto",
         description="btyd: the boosted models start from the BTYD prediction (its log-odds / log revenue) and "
-        "learn corrections, so early stopping never ends far below BTYD; none: they start from the base rate",
+        "learn corrections; none: from the base rate; auto: fit both and keep the better on the held-out snapshot "
+        "(churn by log-loss, CLV by Gini)",
     )
     reasons: Literal["path", "shap"] = Field(
         "path",

@@ -154,15 +154,17 @@ class ChurnkitModel:
             self.churn_ = ChurnClassifier(
                 calibration=self.btyd_settings.get("calibration", "auto"),
                 random_state=self.seed,
-                prior="p_no_purchase" if self.btyd_settings.get("prior") == "btyd" else None,
+                prior="p_no_purchase" if self.btyd_settings.get("prior") in ("btyd", "auto") else None,
+                select_prior=self.btyd_settings.get("prior") == "auto",
             ).fit(X, table["churned"].astype(int), time_index=table["as_of"])
         if champions["clv"] == "boosted":
             self.clv_ = CLVRegressor(
                 objective=self.btyd_settings.get("clv_objective", "auto"),
                 random_state=self.seed,
                 prior=("expected_purchases", "expected_spend")
-                if self.btyd_settings.get("prior") == "btyd"
+                if self.btyd_settings.get("prior") in ("btyd", "auto")
                 else None,
+                select_prior=self.btyd_settings.get("prior") == "auto",
             ).fit(X, table["future_revenue"].clip(lower=0), time_index=table["as_of"])
         latest = table[table["as_of"] == table["as_of"].max()]
         self.clusters_ = BehaviourClusters(

@@ -127,7 +127,15 @@ CASES = [
         "3 rows set aside",
         ["missing customer_id", "unparseable timestamp", "non-numeric amount"],
     ),
-    ("bad_as_of", "tx.csv", GOOD, ["--as-of", "2024-13-45"], 2, "invalid value for 'as_of'", None),
+    (
+        "bad_as_of",
+        "tx.csv",
+        GOOD,
+        ["--as-of", "2024-13-45"],
+        2,
+        "invalid value for --as-of: expected a date like 2024-01-31, got '2024-13-45'",
+        None,
+    ),
 ]
 
 
@@ -149,7 +157,7 @@ def test_bad_input(cli, tmp_path, name, content, extra, code, message, reasons):
     if code == 2:
         assert result.stderr.startswith("Error: ")
         assert len(result.stderr.strip().splitlines()) == 1
-        assert str(path.name) in result.stderr or "as_of" in result.stderr
+        assert str(path.name) in result.stderr or "as-of" in result.stderr
     if reasons is None:
         assert not (out / "transactions_rejected.csv").exists()
     else:
