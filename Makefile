@@ -9,7 +9,7 @@ PIP_FLAGS := --quiet --disable-pip-version-check --no-warn-script-location
 $(BIN)/churnkit: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) -c constraints.txt -e '.[dev,spark]' 2>&1 | grep -v "^WARNING: Location" || true
-	$(BIN)/python -c "import churnkit, lifetimes, mlflow, lightgbm, duckdb, ibis, pyspark"
+	$(BIN)/python -c "import churnkit, lifetimes, mlflow, lightgbm, duckdb, ibis, pyspark, xdist"
 	touch $@
 
 install: $(BIN)/churnkit
@@ -17,11 +17,12 @@ install: $(BIN)/churnkit
 demo: install
 	$(BIN)/churnkit demo
 
+# Two workers (one per core); --dist loadfile keeps each file, and its module fixtures, on one worker.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow and not spark and not notebook"
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow and not spark and not notebook"
 
 lint: install
 	$(BIN)/ruff check src tests bench

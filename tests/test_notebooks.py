@@ -191,7 +191,15 @@ def test_cdnow_notebook_reproduces_the_published_parameters(tmp_path: Path, monk
         assert row["churnkit"] == pytest.approx(row["published"], rel=5e-3, abs=1e-3), name
     assert got["customers"] == 5000
     assert got["test_as_of"] == "1997-10-01"
-    assert got["train_as_ofs"] == ["1997-04-04", "1997-05-04", "1997-06-03", "1997-07-03"]
+    # six origins 30 days apart back from 1997-07-03, each with 30 days of history (training.min_history_days)
+    assert got["train_as_ofs"] == [
+        "1997-02-03",
+        "1997-03-05",
+        "1997-04-04",
+        "1997-05-04",
+        "1997-06-03",
+        "1997-07-03",
+    ]
     assert got["mode"] == "boosted"
     auc = got["comparison"]["churn_auc"]
     assert auc["boosted"] > 0.65 and auc["BG/NBD"] > 0.65
