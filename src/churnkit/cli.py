@@ -666,6 +666,12 @@ def evaluate(
         typer.Option("--horizon", min=1, help="Horizon H in days (default: the model's, else 90)."),
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML report of the evaluation.")] = None,
+    contacted: Annotated[
+        Path | None, typer.Option("--contacted", help="For the page's campaign section: customers contacted.")
+    ] = None,
+    cost_per_contact: Annotated[
+        float | None, typer.Option("--cost-per-contact", min=0, help="For the page's campaign section.")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object only.")] = False,
     engine: EngineOpt = None,
     config: ConfigOpt = None,
@@ -682,7 +688,15 @@ def evaluate(
     table = read_table(scores)
     data = _load(cfg, Path("rejected"))
     evaluation, run_id = evaluate_file(
-        cfg, data, table, scores_path=scores, model=model, horizon_days=horizon, out=out
+        cfg,
+        data,
+        table,
+        scores_path=scores,
+        model=model,
+        horizon_days=horizon,
+        out=out,
+        contacted=contacted,
+        cost_per_contact=cost_per_contact,
     )
     if json_out:
         _print_json({**evaluation.to_dict(), "run_id": run_id})

@@ -18,7 +18,6 @@ transaction date must be at least D + H − 1.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,31 +204,16 @@ class Evaluation:
         out.extend(f"note: {n}" for n in self.notes)
         return out
 
-    def to_html(self) -> str:
-        rows = "".join(
-            f"<tr><td>{html.escape(k)}</td><td>{v:.4f}</td><td>{self.backtest.get(k, math.nan):.4f}</td></tr>"
-            for k, v in self.metrics.items()
-        )
-        groups = self.by_group.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="")
-        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
-        return (
-            "<!doctype html><html><head><meta charset='utf-8'><title>churnkit evaluation</title>"
-            "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-            "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}</style></head><body>"
-            f"<h1>Scores as of {self.as_of}: realized over {self.horizon_days} days</h1>"
-            f"<p>{self.customers:,} customers; churn rate predicted {self.predicted_churn_rate:.1%}, "
-            f"realized {self.realized_churn_rate:.1%}.</p><p><b>{html.escape(self.verdict())}</b></p>"
-            f"<table><tr><th>metric</th><th>realized</th><th>backtest</th></tr>{rows}</table>"
-            f"<h2>By tier, segment and buyer type</h2>{groups}<ul>{notes}</ul></body></html>"
-        )
+    def to_html(self, campaign: Any = None) -> str:
+        """The "After the campaign" page (`churnkit.report.evaluation_page`); ``campaign``: a CampaignResult."""
+        from churnkit.report.evaluation_page import render_evaluation_page
 
-    def write_html(self, path: str | Path) -> Path:
-        from churnkit.data.io import atomic_path
+        return render_evaluation_page(self, campaign)
 
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            tmp.write_text(self.to_html(), encoding="utf-8")
-        return path
+    def write_html(self, path: str | Path, campaign: Any = None) -> Path:
+        from churnkit.report.evaluation_page import write_evaluation_page
+
+        return write_evaluation_page(self, path, campaign)
 
 
 def _metrics(frame: pd.DataFrame) -> dict[str, float]:

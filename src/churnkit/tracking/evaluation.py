@@ -20,6 +20,8 @@ from typing import Any
 import pandas as pd
 
 from churnkit.config import Config
+from churnkit.errors import InputError
+from churnkit.monitoring.campaign import measure_campaign
 from churnkit.monitoring.realized import Evaluation, evaluate_scores
 from churnkit.tracking.runs import MAIN_METRICS, _finite, _mlflow, _store_lock, load_model, tracking_uri
 
@@ -111,10 +113,14 @@ def evaluate_file(
     model: str | None = None,
     horizon_days: int | None = None,
     out: str | Path | None = None,
+    contacted: pd.Series | str | Path | None = None,
+    cost_per_contact: float | None = None,
 ) -> tuple[Evaluation, str | None]:
     """`churnkit evaluate`: realized metrics, the backtest beside them (with ``model``), HTML, evaluation run.
 
-    The horizon is ``horizon_days`` when given, else the model's, else the config's (default 90).
+    The horizon is ``horizon_days`` when given, else the model's, else the config's (default 90). With
+    ``out`` and a ``group`` column in the scores, the page has the campaign section (`measure_campaign` on
+    the same scores and data, with ``contacted`` and ``cost_per_contact`` passed through).
     """
     promise = backtest_promise(model, cfg) if model else Promise(None, None)
     horizon = horizon_days or promise.horizon_days or cfg.horizon_days
@@ -126,7 +132,15 @@ def evaluate_file(
             "the backtest compares a different window"
         )
     if out is not None:
-        evaluation.write_html(out)
+        campaign = None
+        if "group" in scores.columns:
+            try:
+                campaign = measure_campaign(
+                    scores, data, horizon_days=horizon, contacted=contacted, cost_per_contact=cost_per_contact
+                )
+            except InputError as e:
+                evaluation.notes.append(f"no campaign section: {e}")
+        evaluation.write_html(out, campaign)
     run_id = None
     if _store_given(cfg):
         run_id = log_evaluation_run(cfg, evaluation, scores_path=scores_path, model_run_id=promise.run_id)
