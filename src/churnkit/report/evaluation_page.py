@@ -50,7 +50,7 @@ _HEADERS = {
     "customers": "Customers",
     "predicted_churn": "Predicted churn rate",
     "realized_churn": "Realized churn rate",
-    "predicted_clv": "Predicted revenue (CLV)",
+    "predicted_clv": "Predicted revenue per customer (CLV)",
     "realized_revenue": "Realized revenue per customer",
     "split": "Split",
     "n_target": "Target customers",
