@@ -204,3 +204,13 @@ def test_evaluate_file_writes_the_page_with_the_campaign(case, tmp_path, monkeyp
     # write_evaluation_page without a campaign result writes no campaign section
     again = write_evaluation_page(evaluation, tmp_path / "again.html")
     assert 'id="campaign"' not in again.read_text(encoding="utf-8")
+
+
+def test_per_protocol_is_stated_when_only_the_contacted_count(case):
+    target = case["scores"].loc[case["scores"]["group"] == "target", "customer_id"]
+    contacted = target.iloc[: len(target) // 2]
+    campaign = measure_campaign(case["scores"], case["data"], horizon_days=H, contacted=contacted)
+    page = render_evaluation_page(case["evaluation"], campaign)
+    section = page[page.index('<section id="campaign">') :]
+    assert "per-protocol" in section and "intention-to-treat" not in section
+    assert f"<td class=num>{len(contacted):,}</td>" in section  # the target group is the contacted half
