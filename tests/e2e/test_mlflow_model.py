@@ -232,4 +232,4 @@ def test_validate_reports_the_span_and_no_negative_days(cli, shop):
     assert f"({span:,} days)" in result.stdout
     assert not re.search(r"-\d[\d,]* days", result.stdout)
     history = (pd.Timestamp("2023-06-01") - tx["timestamp"].min().normalize()).days
-    assert f"history: {history} days before the as-of date 2023-06-01" in result.stdout
+    assert f"history: {history:,} observed days before 2023-06-01" in result.stdout

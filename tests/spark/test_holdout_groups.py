@@ -1,32 +1,11 @@
-"""The same groups through Spark SQL (local mode) as through pandas."""
+"""The same control groups through Spark SQL (local mode) as through pandas (uses the folder's SparkSession)."""
 
 from __future__ import annotations
-
-import os
-import sys
 
 import pandas as pd
 import pytest
 
 pytestmark = [pytest.mark.spark, pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")]
-pyspark = pytest.importorskip("pyspark")
-
-
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory):  # type: ignore[no-untyped-def]
-    from churnkit.engines.spark import spark_session
-
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    conf = {
-        "spark.sql.shuffle.partitions": "2",
-        "spark.ui.enabled": "false",
-        "spark.ui.showConsoleProgress": "false",
-        "spark.sql.warehouse.dir": str(tmp_path_factory.mktemp("wh")),
-    }
-    session = spark_session("local[2]", conf)
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 def test_spark_sql_expression_gives_the_same_draws_and_groups(spark):
