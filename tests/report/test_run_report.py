@@ -39,6 +39,8 @@ def logged_run(tmp_path: Path, *, with_scores: bool = True) -> tuple[Config, str
     cfg = Config()
     cfg.tracking.tracking_uri = store
     mlflow.set_tracking_uri(store)
+    if mlflow.get_experiment_by_name("report-test") is None:  # artifacts beside the store, not in ./mlruns
+        mlflow.create_experiment("report-test", artifact_location=(tmp_path / "mlruns").as_uri())
     mlflow.set_experiment("report-test")
     with mlflow.start_run() as run:
         mlflow.log_metrics({"churn_auc": 0.8, "churn_lift_top10": 1.5})
