@@ -46,7 +46,7 @@ def step_train(folder: Path, n_customers: int, seed: int) -> dict:
 
     from churnkit.config import load_config
     from churnkit.data.load import ShopData
-    from churnkit.data.sample import generate_shop
+    from churnkit.datasets.sample_shop import generate_shop
     from churnkit.pipeline import train
 
     start = time.perf_counter()
@@ -69,7 +69,7 @@ def step_train(folder: Path, n_customers: int, seed: int) -> dict:
 
 
 def step_generate(folder: Path, n_customers: int, seed: int) -> dict:
-    from churnkit.data.sample import generate_shop, write_shop
+    from churnkit.datasets.sample_shop import generate_shop, write_shop
 
     start = time.perf_counter()
     shop = generate_shop(n_customers, seed=seed)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from churnkit.config import load_config
 from churnkit.data.load import ShopData
-from churnkit.data.sample import generate_shop
+from churnkit.datasets.sample_shop import generate_shop
 from churnkit.models.metrics import churn_metrics, clv_metrics
 from churnkit.pipeline import train
 

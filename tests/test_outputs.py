@@ -13,10 +13,10 @@ import pytest
 from churnkit.config import load_config
 from churnkit.data.io import read_table, write_table
 from churnkit.data.load import ShopData
-from churnkit.data.sample import generate_shop
+from churnkit.datasets.sample_shop import generate_shop
+from churnkit.jobs.segment import SEGMENT_COLUMNS, segment_customers
 from churnkit.outputs import format_scores, next_purchase_dates
 from churnkit.pipeline import SCORE_COLUMNS, train
-from churnkit.segmenting import SEGMENT_COLUMNS, segment_customers
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "outputs.md"
 
@@ -184,7 +184,7 @@ def test_docs_describe_every_output_column(trained, tmp_path):
 
 
 def test_kpi_files_are_rounded_like_every_other_output(tmp_path, cli):  # type: ignore[no-untyped-def]
-    from churnkit.data.sample import generate_shop, write_shop
+    from churnkit.datasets.sample_shop import generate_shop, write_shop
 
     paths = write_shop(generate_shop(400, seed=2), tmp_path / "shop", fmt="csv")
     out = tmp_path / "kpis.csv"

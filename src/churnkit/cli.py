@@ -144,28 +144,9 @@ def _config(config: Path | None, tracking_uri: str | None = None, **overrides): 
 
 
 def _load(cfg, rejected_dir: Path | None):  # type: ignore[no-untyped-def]
-    from churnkit.errors import InputError
+    from churnkit.data.shop import load_shop
 
-    tx = cfg.inputs.transactions.path
-    if tx is None and cfg.inputs.transactions.from_events is None:  # else derived from the events file
-        raise InputError(
-            "no transactions file given: use --transactions or inputs.transactions.path in --config"
-        )
-    engine: dict = {}
-    if cfg.engine == "spark":
-        from churnkit.engines.spark import load_shop_spark as load_shop
-    else:
-        from churnkit.data.load import load_shop
-
-        engine = {"duckdb_config": cfg.duckdb}  # memory limit and spill folder
-    return load_shop(
-        tx,
-        cfg.inputs.events.path,
-        cfg.inputs.customers.path,
-        inputs=cfg.inputs,
-        rejected_dir=rejected_dir,
-        **engine,
-    )
+    return load_shop(cfg, rejected_dir=rejected_dir)
 
 
 @app.command()
@@ -191,7 +172,7 @@ def generate(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Write a realistic sample shop (purchases, browsing, customers, and the latent truth for tests)."""
-    from churnkit.data.sample import generate_shop, write_shop
+    from churnkit.datasets.sample_shop import generate_shop, write_shop
 
     _modes(quiet=quiet)
     if fmt not in ("csv", "parquet"):
@@ -200,7 +181,7 @@ def generate(
     shop = generate_shop(customers, seed=seed)
     if continue_from is not None:  # monitoring (issue 17): the same shop H days later, after a campaign
         from churnkit.data.io import read_table
-        from churnkit.data.sample import simulate_future
+        from churnkit.datasets.sample_shop import simulate_future
 
         shop = simulate_future(
             shop, read_table(continue_from), days=days, campaign_effect=campaign_effect, seed=seed
@@ -552,7 +533,7 @@ def segment(
 ) -> None:
     """RFM segments and behavioural clusters (fitted on the fly, or the model's), with profiles."""
     from churnkit.data.readiness import check_as_of
-    from churnkit.segmenting import segment_customers
+    from churnkit.jobs.segment import segment_customers
 
     _modes(quiet=quiet)
     cfg = _config(
@@ -617,7 +598,7 @@ def report(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Write one self-contained HTML report of a training run."""
-    from churnkit.tracking.report import write_run_report
+    from churnkit.jobs.report import write_run_report
     from churnkit.tracking.runs import latest_run_id
 
     cfg = _config(config, tracking_uri)
@@ -639,7 +620,7 @@ def demo(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Sample shop → validate → KPIs → train → score → segment → report, all written under --out-dir."""
-    from churnkit.demo import run_demo
+    from churnkit.jobs.demo import run_demo
 
     _modes(quiet=quiet)
     cfg = _config(config, tracking_uri)
@@ -815,17 +796,10 @@ def _fit_table(table, width: int) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def _parse_date(value: str | dt.date | None, option: str = "--as-of") -> dt.date | None:
-    """The one date parser of the command line: YYYY-MM-DD, or exit 2 with one line naming the option."""
-    from churnkit.errors import ConfigError
+    """An option's date (churnkit.dates): YYYY-MM-DD, or exit 2 with one line naming the option."""
+    from churnkit.dates import parse_optional_date
 
-    if value is None or isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(value.strip())
-    except ValueError:
-        raise ConfigError(
-            f"invalid value for {option}: expected a date like 2024-01-31, got {value!r}"
-        ) from None
+    return parse_optional_date(value, name=option)
 
 
 def _print_json(obj: object) -> None:

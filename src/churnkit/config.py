@@ -292,12 +292,12 @@ class Config(_Strict):
     @field_validator("as_of", mode="before")
     @classmethod
     def _parse_date(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            try:
-                return dt.date.fromisoformat(v.strip())
-            except ValueError as e:
-                raise ValueError(f"expected a date like 2024-01-31, got {v!r}") from e
-        return v
+        from churnkit.dates import parse_optional_date
+
+        try:
+            return parse_optional_date(v, name="as_of")
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
 
     def flat(self) -> dict[str, str]:
         """The configuration flattened to dotted keys (MLflow params)."""

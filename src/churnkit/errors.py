@@ -30,3 +30,11 @@ class ModelError(ChurnkitError):
 
 class DataTooShortError(ChurnkitError):
     """The data's history does not support what was asked (e.g. an as-of date outside the data)."""
+
+
+class NotFittedError(ModelError, AttributeError):
+    """A model was used before `fit` (the one "not fitted" signal of churnkit's estimators, as in scikit-learn)."""
+
+
+class ChurnkitWarning(UserWarning):
+    """Base class of churnkit's typed warnings (the library warns; it never prints)."""

@@ -23,6 +23,7 @@ import pandas as pd
 
 from churnkit.config import Config
 from churnkit.data.load import ShopData
+from churnkit.dates import parse_optional_date
 from churnkit.errors import DataTooShortError, InputError, ModelError
 from churnkit.features import build_labels, shop_features, to_frame
 from churnkit.features.purchases import distinct_channels
@@ -67,12 +68,7 @@ def _noop(_: str) -> None:
 
 
 def _day(value: dt.date | str | None) -> dt.date | None:
-    if value is None or isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise InputError(f"as_of must be a date like 2024-01-31, got {value!r}") from None
+    return parse_optional_date(value, name="as_of")
 
 
 @dataclass

@@ -13,7 +13,7 @@ import pytest
 
 from churnkit.config import load_config
 from churnkit.data.load import load_shop
-from churnkit.data.sample import generate_shop
+from churnkit.datasets.sample_shop import generate_shop
 from churnkit.errors import ConfigError
 from churnkit.features import shop_features
 

@@ -8,7 +8,7 @@ import pytest
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):  # type: ignore[no-untyped-def]
-    from churnkit.data.sample import generate_shop, write_shop
+    from churnkit.datasets.sample_shop import generate_shop, write_shop
 
     folder = tmp_path_factory.mktemp("shop")
     return write_shop(generate_shop(800, seed=11), folder)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from churnkit.data.sample import generate_shop, write_shop
+from churnkit.datasets.sample_shop import generate_shop, write_shop
 
 SCORE_COLUMNS = [
     "customer_id",

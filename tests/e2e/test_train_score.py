@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from churnkit.cli import app
-from churnkit.data.sample import generate_shop, write_shop
+from churnkit.datasets.sample_shop import generate_shop, write_shop
 from churnkit.tracking.runs import MAIN_METRICS
 
 PREFIXES = ("", "baseline_recency_", "baseline_btyd_")

@@ -122,7 +122,7 @@ def test_missing_column_is_named(table, tx_table):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"as_of": "2024-13-01"}, "as_of must be a date"),
+        ({"as_of": "2024-13-01"}, "invalid value for as_of: expected a date"),
         ({"as_of": dt.datetime(2024, 4, 1, 12)}, "midnight"),
         ({"as_of": D, "windows": (30, 0)}, "positive whole days"),
         ({"as_of": D, "session_gap_minutes": 0}, "session_gap_minutes"),

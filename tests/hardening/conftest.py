@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from churnkit.data.sample import generate_shop, write_shop
+from churnkit.datasets.sample_shop import generate_shop, write_shop
 
 HERE = Path(__file__).parent
 N_CUSTOMERS = 600  # small: every train here is a full backtest + final fit + MLflow run

@@ -10,7 +10,7 @@ import pytest
 
 from churnkit.config import load_config
 from churnkit.data.load import ShopData, load_shop
-from churnkit.data.sample import generate_shop
+from churnkit.datasets.sample_shop import generate_shop
 from churnkit.pipeline import train
 
 pytestmark = pytest.mark.slow

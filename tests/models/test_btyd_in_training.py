@@ -7,7 +7,7 @@ import pytest
 
 from churnkit.config import load_config
 from churnkit.data.load import ShopData
-from churnkit.data.sample import generate_shop
+from churnkit.datasets.sample_shop import generate_shop
 from churnkit.pipeline import train
 
 

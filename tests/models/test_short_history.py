@@ -16,8 +16,8 @@ from sklearn.metrics import roc_auc_score
 from typer.testing import CliRunner
 
 from churnkit.cli import app
-from churnkit.data.cdnow import load_cdnow_master
-from churnkit.data.sample import generate_shop, write_shop
+from churnkit.datasets.cdnow import load_cdnow_master
+from churnkit.datasets.sample_shop import generate_shop, write_shop
 from churnkit.models.metrics import churn_metrics, clv_metrics
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from churnkit.data.load import ShopData
-from churnkit.data.sample import generate_shop, simulate_future
+from churnkit.datasets.sample_shop import generate_shop, simulate_future
 from churnkit.errors import ConfigError, InputError
 from churnkit.monitoring.campaign import measure_campaign
 from churnkit.monitoring.holdout import assign_groups

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from churnkit.data.sample import generate_shop, simulate_future, write_shop
+from churnkit.datasets.sample_shop import generate_shop, simulate_future, write_shop
 
 N, SEED, H = 1200, 3, 90
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from churnkit.config import Config
-from churnkit.tracking.report import write_run_report
+from churnkit.jobs.report import write_run_report
 
 
 def logged_run(tmp_path: Path, *, with_scores: bool = True) -> tuple[Config, str, pd.DataFrame]:

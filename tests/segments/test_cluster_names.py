@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from churnkit.data.load import ShopData
-from churnkit.data.sample import generate_shop
+from churnkit.datasets.sample_shop import generate_shop
 from churnkit.features import shop_features
 from churnkit.segments import BehaviourClusters
 from churnkit.segments.clusters import LAPSED_DAYS, RECENT_DAYS

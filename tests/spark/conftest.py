@@ -41,7 +41,7 @@ def spark(tmp_path_factory):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def sample_files(tmp_path_factory) -> dict[str, Path]:  # type: ignore[no-untyped-def]
     """A small sample shop written to CSV (transactions, events, customers, truth)."""
-    from churnkit.data.sample import generate_shop, write_shop
+    from churnkit.datasets.sample_shop import generate_shop, write_shop
 
     folder = tmp_path_factory.mktemp("sample-shop")
     return write_shop(generate_shop(SAMPLE_CUSTOMERS, seed=SAMPLE_SEED), folder, fmt="csv")

@@ -88,8 +88,8 @@ def test_engine_errors_exit_2_without_traceback(cli, monkeypatch, sample_files, 
 def test_nothing_but_the_spark_module_imports_pyspark():
     code = (
         "import sys\n"
-        "import churnkit, churnkit.cli, churnkit.pipeline, churnkit.demo, churnkit.features\n"
-        "import churnkit.tracking.runs, churnkit.segmenting, churnkit.engines.spark\n"
+        "import churnkit, churnkit.cli, churnkit.pipeline, churnkit.jobs.demo, churnkit.features\n"
+        "import churnkit.tracking.runs, churnkit.jobs.segment, churnkit.engines.spark\n"
         "from churnkit.cli import app\n"
         "from typer.testing import CliRunner\n"
         "assert CliRunner().invoke(app, ['--help']).exit_code == 0\n"

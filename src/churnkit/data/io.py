@@ -43,7 +43,7 @@ def resolve_source(path: str | Path) -> Path:
     """Turn a configured input path into a real file, expanding pseudo-paths such as ``cdnow:master``."""
     text = str(path)
     if text.startswith("cdnow:"):
-        from churnkit.data.cdnow import cdnow_csv  # imported lazily: only the pseudo-path needs it
+        from churnkit.datasets.cdnow import cdnow_csv  # imported lazily: only the pseudo-path needs it
 
         if text != "cdnow:master":
             raise InputError(f"unknown data set {text!r}; the shipped one is 'cdnow:master'", path=text)

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 import ibis
 import ibis.expr.types as ir
 
+from churnkit.dates import parse_date
 from churnkit.errors import ConfigError, InputError
 
 TRANSACTION_COLUMNS = ("customer_id", "order_id", "timestamp", "amount", "is_return")
@@ -15,19 +16,8 @@ EVENT_COLUMNS = ("customer_id", "timestamp", "event_type")
 
 
 def as_date(value: object, *, name: str = "as_of") -> dt.date:
-    """A calendar date from a date, a midnight datetime/Timestamp or an ISO string."""
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            raise ConfigError(f"{name} must be a date (YYYY-MM-DD), got {value!r}") from None
-    if isinstance(value, dt.datetime):
-        if value.time() != dt.time(0) or value.tzinfo is not None:
-            raise ConfigError(f"{name} must be a calendar date (midnight, no time zone), got {value!r}")
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    raise ConfigError(f"{name} must be a date, got {value!r}")
+    """A calendar date from a date, a midnight datetime/Timestamp or an ISO string (churnkit.dates.parse_date)."""
+    return parse_date(value, name=name)
 
 
 def check_windows(windows: Iterable[int]) -> tuple[int, ...]:

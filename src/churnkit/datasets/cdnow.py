@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from churnkit.data.io import atomic_path
 from churnkit.errors import InputError
 
 CDNOW_MASTER_FILE = "CDNOW_master.txt"
@@ -87,14 +87,6 @@ def cdnow_csv(cache_dir: str | Path | None = None) -> Path:
         return target
     folder.mkdir(parents=True, exist_ok=True)
     frame = load_cdnow_master().loc[:, list(CSV_COLUMNS)]
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{CDNOW_CSV_NAME}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            frame.to_csv(handle, index=False, date_format="%Y-%m-%d %H:%M:%S", lineterminator="\n")
-        tmp.chmod(0o644)  # mkstemp makes it private; the cache is an ordinary readable file
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(target) as tmp:  # the file appears complete or not at all
+        frame.to_csv(tmp, index=False, date_format="%Y-%m-%d %H:%M:%S", lineterminator="\n")
     return target

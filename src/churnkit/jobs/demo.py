@@ -14,13 +14,13 @@ from pathlib import Path
 
 from churnkit.config import Config
 from churnkit.data.io import write_table
-from churnkit.data.load import load_shop
 from churnkit.data.readiness import readiness
-from churnkit.data.sample import generate_shop, write_shop
+from churnkit.data.shop import load_shop
+from churnkit.datasets.sample_shop import generate_shop, write_shop
+from churnkit.jobs.segment import segment_customers
 from churnkit.kpis import cohort_retention, plot_cohort_heatmap, retention_kpis
 from churnkit.outputs import format_scores
 from churnkit.pipeline import train
-from churnkit.segmenting import segment_customers
 from churnkit.targeting import select_customers
 
 
@@ -73,8 +73,8 @@ def _run(
 ) -> DemoOutputs:
     import time
 
+    from churnkit.jobs.report import write_run_report
     from churnkit.report.plots import make_plots
-    from churnkit.tracking.report import write_run_report
     from churnkit.tracking.runs import log_training_run, tracking_uri
 
     started = time.time()
@@ -89,13 +89,7 @@ def _run(
         getattr(cfg.inputs, name).path = str(files[name])
 
     progress("validating inputs")
-    data = load_shop(
-        files["transactions"],
-        files["events"],
-        files["customers"],
-        inputs=cfg.inputs,
-        rejected_dir=folder / "rejected",
-    )
+    data = load_shop(cfg, rejected_dir=folder / "rejected")
     out.facts += data.report.lines()
     out.facts += readiness(
         data, as_of=cfg.as_of, horizon_days=cfg.horizon_days, min_history_days=cfg.training.min_history_days

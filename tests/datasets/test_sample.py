@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnkit.data.sample import SampleShop, generate_shop, write_shop
 from churnkit.data.schema import EVENT_TYPES
+from churnkit.datasets.sample_shop import SampleShop, generate_shop, write_shop
 from churnkit.errors import ConfigError
 
 N = 3000

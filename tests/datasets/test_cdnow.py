@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from churnkit.data import cdnow
-from churnkit.data.cdnow import CSV_COLUMNS, cdnow_csv, cdnow_master_source, load_cdnow_master
+from churnkit.datasets import cdnow
+from churnkit.datasets.cdnow import CSV_COLUMNS, cdnow_csv, cdnow_master_source, load_cdnow_master
 from churnkit.kpis import cohort_retention
 
 

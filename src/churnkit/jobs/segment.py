@@ -53,7 +53,8 @@ def _features(data: ShopData, cfg: Config, as_of: dt.date) -> pd.DataFrame:
     )
     if feats.empty:
         raise DataTooShortError(f"no customer has a purchase before {as_of}: empty customer base")
-    return feats
+    # DuckDB returns rows in no fixed order; clusters fitted on the fly must not depend on it
+    return feats.sort_values("customer_id", ignore_index=True)
 
 
 def _with_predictions(profile: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
