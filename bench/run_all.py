@@ -78,6 +78,7 @@ def plan(quick: bool) -> list[Bench]:
         Bench("features", ["bench/features.py", "--transactions", "1000000"], "features.md", section="rfm"),
     ]
     if not quick:
+        benches.append(Bench("commands", ["bench/commands.py"], "commands.md"))
         benches.append(
             Bench("features-scale", ["bench/features.py", "--scale"], "features.md", section="scale")
         )
@@ -221,6 +222,27 @@ def summary_rows(benches: dict[str, Bench]) -> list[str]:
         )
     else:
         missing(b, "every feature, 10M transactions + 30M events from Parquet", "< 60 s, < 4 GiB")
+
+    b = benches.get("commands")
+    cmds = _last_json(b.stdout) if b and b.code == 0 else None
+    if cmds:
+        tx = cmds["ratio_lifetimes_over_features_tx"]
+        row(
+            "`churnkit features -t` on 5M CSV rows vs lifetimes, both as processes",
+            f"{tx:.1f}× ({cmds['features_tx']['wall_s']:.1f} s vs {cmds['lifetimes']['wall_s']:.1f} s)",
+            "≥ 6×",
+            tx >= 6,
+        )
+        ratio = cmds["ratio_features_all_over_floor"]
+        rss = cmds["features_all"]["peak_rss_mib"]
+        row(
+            "`churnkit features` with 15M events vs a hand-written DuckDB query, both as processes",
+            f"{ratio:.2f}× its time ({cmds['features_all']['wall_s']:.1f} s), {rss:,.0f} MiB peak",
+            "≤ 2×, < 4 GiB",
+            ratio <= 2 and rss < 4096,
+        )
+    else:
+        missing(b, "whole commands (features) vs lifetimes and the raw DuckDB query", "≥ 6×; ≤ 2×, < 4 GiB")
 
     b = benches.get("btyd")
     text = result_text(b) if b and b.code == 0 else None
