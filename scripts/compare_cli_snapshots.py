@@ -19,7 +19,7 @@ TIME = re.compile(r"\b\d+(\.\d+)?\s?(s|ms|min)\b|\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d
 
 def normalised(path: Path, root: Path) -> list[str]:
     text = path.read_text(encoding="utf-8", errors="replace").replace(str(root), "<root>")
-    lines = [TIME.sub("<t>", ID.sub("<id>", line)) for line in text.splitlines()]
+    lines = [" ".join(TIME.sub("<t>", ID.sub("<id>", line)).split()) for line in text.splitlines()]
     if path.suffix == ".csv":
         return lines[:1] + sorted(lines[1:])
     return lines
@@ -44,8 +44,10 @@ def main(before: Path, after: Path) -> int:
             print(f"same  {name} ({len(la)} lines)")
         else:
             diff = next(i for i, (x, y) in enumerate(zip(la + [""], lb + [""])) if x != y)
-            print(f"DIFF  {name}: line {diff + 1}\n  before: {la[diff][:160] if diff < len(la) else '<end>'}"
-                  f"\n  after:  {lb[diff][:160] if diff < len(lb) else '<end>'}")
+            print(
+                f"DIFF  {name}: line {diff + 1}\n  before: {la[diff][:160] if diff < len(la) else '<end>'}"
+                f"\n  after:  {lb[diff][:160] if diff < len(lb) else '<end>'}"
+            )
             bad += 1
     print(f"{bad} file(s) differ")
     return 1 if bad else 0
