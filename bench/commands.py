@@ -71,6 +71,7 @@ def generate(folder: Path, n_transactions: int, n_events: int, seed: int = 7) ->
     )
     rows["events"] = write_parquet(folder / "events.parquet", chunks)
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     for name in ("transactions", "events"):
         src, out = folder / f"{name}.parquet", folder / f"{name}.csv"
         con.execute(
