@@ -35,7 +35,7 @@ from churnkit.models.btyd.gamma_gamma import (
 )
 from churnkit.models.btyd.mbgnbd import MBGNBDModel
 from churnkit.models.btyd.pareto import ParetoNBDModel
-from churnkit.models.btyd.rfm import check_settings, collapse_transactions, rows, validate
+from churnkit.models.btyd.rfm import RFM, check_settings, collapse_transactions, rows, validate
 from churnkit.models.btyd.transactions import TransactionModel
 
 ModelName = Literal["bgnbd", "pareto", "mbgnbd"]
@@ -117,52 +117,22 @@ class BTYDModel:
         self._check_params()
         started = time.perf_counter()
         data = validate(rfm)
-        label = MODEL_LABELS[self.model]
-        transactions = TRANSACTION_MODELS[self.model](
-            penalizer=self.penalizer, retry_penalizers=self.retry_penalizers
-        )
         lt = _lifetimes()
         unique, _ = collapse_transactions(data)
         seconds = {"validate_and_collapse": time.perf_counter() - started}
         started = time.perf_counter()
+        transactions = TRANSACTION_MODELS[self.model](
+            penalizer=self.penalizer, retry_penalizers=self.retry_penalizers
+        )
         transactions._fit_rows(lt, unique, float(data.T.max()))
-        attempts = list(transactions.attempts_)
-        boundary = transactions.boundary_
-
         seconds["transactions"] = time.perf_counter() - started
         started = time.perf_counter()
-        spend = GammaGammaModel(penalizer=self.spend_penalizer, retry_penalizers=self.retry_penalizers)
-        spend_fallback = None
-        spend_unique_rows = 0
         messages: list[str] = []
         found = spend_rows(data)
-        if found is not None:
-            spend_unique_rows = len(found[0])
-            try:
-                attempts += spend._fit_rows(lt, *found).attempts_
-            except _AllAttemptsFailed as failure:
-                attempts += failure.attempts
-                spend = None
-                usable = (data.x > 0) & (data.m > 0)
-                spend_fallback = shrunk_mean_settings(data.x[usable], data.m[usable])
-                message = (
-                    f"Gamma-Gamma fit failed at every penalizer tried ({attempts_text(failure.attempts)}): "
-                    f"expected_spend falls back to each customer's mean spend shrunk towards the population "
-                    f"mean spend per repeat purchase ({spend_fallback['population_mean']:.4g}) with the weight "
-                    f"of {spend_fallback['prior_purchases']:g} purchase"
-                )
-                messages.append(message)
-                warnings.warn(message, FallbackWarning, stacklevel=2)
-        else:
-            spend = None
-            message = (
-                "no customer has a repeat purchase with monetary_value > 0: Gamma-Gamma was not fitted, "
-                "expected_spend and clv will be NaN"
-            )
-            messages.append(message)
-            warnings.warn(message, UserWarning, stacklevel=2)
-
+        spend, spend_fallback, spend_attempts = self._fit_spend(lt, found, data, messages)
         seconds["spend"] = time.perf_counter() - started
+
+        attempts = [*transactions.attempts_, *spend_attempts]
         failed = [a for a in attempts if not a["ok"]]
         for part in dict.fromkeys(a["part"] for a in failed):
             used = next((a["penalizer"] for a in attempts if a["part"] == part and a["ok"]), None)
@@ -176,11 +146,13 @@ class BTYDModel:
             )
             messages.append(message)
             warnings.warn(message, ConvergenceWarning, stacklevel=2)
+        boundary = transactions.boundary_
         if boundary is not None:
-            message = f"{label}: {boundary['finding']} ({boundary['detail']})"
+            message = f"{transactions.label}: {boundary['finding']} ({boundary['detail']})"
             messages.append(message)
             warnings.warn(message, BoundaryWarning, stacklevel=2)
 
+        usable = (data.x > 0) & (data.m > 0)
         self.transactions_ = transactions
         self.spend_ = spend
         self.spend_fallback_ = spend_fallback
@@ -199,12 +171,44 @@ class BTYDModel:
             "n_customers": int(data.x.size),
             "n_unique_rows": len(unique),
             "n_repeat_customers": int((data.x > 0).sum()),
-            "n_spend_customers": int(((data.x > 0) & (data.m > 0)).sum()),
-            "n_spend_unique_rows": spend_unique_rows,
+            "n_spend_customers": int(usable.sum()),
+            "n_spend_unique_rows": 0 if found is None else len(found[0]),
             "warnings": messages,
             "seconds": seconds,
         }
         return self
+
+    def _fit_spend(
+        self, lt: Any, found: tuple[pd.DataFrame, float] | None, data: RFM, messages: list[str]
+    ) -> tuple[GammaGammaModel | None, dict[str, float] | None, list[dict[str, Any]]]:
+        """Gamma-Gamma on ``spend_rows(data)``, else the shrunk-mean fallback, else nothing.
+
+        Returns (model, fallback settings, attempts); what is said about it is appended to ``messages`` and warned.
+        """
+        if found is None:
+            message = (
+                "no customer has a repeat purchase with monetary_value > 0: Gamma-Gamma was not fitted, "
+                "expected_spend and clv will be NaN"
+            )
+            messages.append(message)
+            warnings.warn(message, UserWarning, stacklevel=3)
+            return None, None, []
+        spend = GammaGammaModel(penalizer=self.spend_penalizer, retry_penalizers=self.retry_penalizers)
+        try:
+            spend._fit_rows(lt, *found)
+        except _AllAttemptsFailed as failure:
+            usable = (data.x > 0) & (data.m > 0)
+            fallback = shrunk_mean_settings(data.x[usable], data.m[usable])
+            message = (
+                f"Gamma-Gamma fit failed at every penalizer tried ({attempts_text(failure.attempts)}): "
+                f"expected_spend falls back to each customer's mean spend shrunk towards the population "
+                f"mean spend per repeat purchase ({fallback['population_mean']:.4g}) with the weight "
+                f"of {fallback['prior_purchases']:g} purchase"
+            )
+            messages.append(message)
+            warnings.warn(message, FallbackWarning, stacklevel=3)
+            return None, fallback, failure.attempts
+        return spend, None, spend.attempts_
 
     def _check_params(self) -> None:
         check_model_name(self.model)

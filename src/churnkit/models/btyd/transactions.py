@@ -30,10 +30,8 @@ Array = np.ndarray
 NEVER_DAYS = 1e6
 """Median waiting times beyond this (about 2,700 years) are reported as ``inf``."""
 _CHECK_HORIZONS_DAYS = (90.0, 365.0)
-_TIME_PARAMS = (
-    "alpha",
-    "beta",
-)  # the parameters that carry the time unit (per day); the others are unit-free
+# The parameters that carry the time unit (per day); the others are unit-free.
+_TIME_PARAMS = ("alpha", "beta")
 
 
 class TransactionModel(LifetimesEstimator, ABC):
