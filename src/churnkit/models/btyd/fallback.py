@@ -1,4 +1,4 @@
-"""The BTYD fallback chain: ``fit_btyd`` tries the configured model, then the others, and never raises for a fit failure.
+"""The BTYD fallback chain: ``fit_btyd`` tries the configured model, then the others; a fit failure never raises.
 
 What happened is one JSON-ready outcome record (``BTYDFit.outcome``) and at most one typed warning.
 """

@@ -46,7 +46,7 @@ class _AllAttemptsFailed(ModelError):
 
 
 def check_fitted(estimator: object) -> None:
-    """The one "not fitted" check of the BTYD models: ``NotFittedError`` until ``fit`` has set its ``_`` attributes."""
+    """The one "not fitted" check of the BTYD models: ``NotFittedError`` until ``fit`` has set ``_`` attributes."""
     if not any(name.endswith("_") and not name.startswith("__") for name in vars(estimator)):
         raise NotFittedError(f"This {type(estimator).__name__} is not fitted yet: call fit(rfm) first")
 
@@ -63,7 +63,7 @@ def check_retry_penalizers(values: Sequence[float]) -> None:
 
 
 class LifetimesEstimator:
-    """Base of the model classes: parameters stored as given, the penalizers to try, the fitted check, pickling.
+    """Base of the model classes: parameters stored as given, their checks, the penalizers to try, pickling.
 
     Fitted state ends with ``_``; ``fitter_`` is the lifetimes fitter.
     """
@@ -85,8 +85,24 @@ class LifetimesEstimator:
         first = self.penalizer
         return [float(first), *sorted(float(p) for p in self.retry_penalizers if p > first)]
 
-    def _check_fitted(self) -> None:
-        check_fitted(self)
+    def _fit_with_retries(
+        self,
+        fit_one: Callable[[float], Any],
+        problem_of: Callable[[Any], str | None],
+        boundary_of: Callable[[Any, float], tuple[Any, dict[str, Any] | str]] | None = None,
+    ) -> dict[str, Any] | None:
+        """``fit_with_retries`` over this estimator's penalizers, keeping what was learned.
+
+        Returns the accepted boundary's details, or None.
+        """
+        fitter, penalizer, attempts, boundary = fit_with_retries(
+            self.label, self._penalizers(), fit_one, problem_of, boundary_of
+        )
+        self.fitter_ = fitter
+        self.params_ = fitted_params(fitter)
+        self.penalizer_ = penalizer
+        self.attempts_ = attempts
+        return boundary
 
     def __repr__(self) -> str:
         return (
@@ -187,6 +203,11 @@ def hessian_problem(fitter: Any) -> str | None:
     if not positive_definite(np.linalg.eigvalsh(0.5 * (hessian + hessian.T))):
         return "the Hessian of the log-likelihood is singular or not positive definite (a parameter is not identified)"
     return None
+
+
+def degenerate_fit(fitter: Any, scales: dict[str, tuple[float, str]]) -> str | None:
+    """Why a lifetimes fit is degenerate (``parameter_problem``, ``hessian_problem``), or None."""
+    return parameter_problem(fitted_params(fitter), scales) or hessian_problem(fitter)
 
 
 def fitted_params(fitter: Any) -> dict[str, float]:

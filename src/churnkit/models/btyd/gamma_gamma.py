@@ -14,13 +14,7 @@ import pandas as pd
 
 from churnkit.errors import ModelError
 from churnkit.models.btyd.backend import _lifetimes
-from churnkit.models.btyd.fitting import (
-    LifetimesEstimator,
-    fit_with_retries,
-    fitted_params,
-    hessian_problem,
-    parameter_problem,
-)
+from churnkit.models.btyd.fitting import LifetimesEstimator, check_fitted, degenerate_fit
 from churnkit.models.btyd.rfm import RFM, collapse, validate
 
 _SPEND_PARAM_NAMES = ("p", "q", "v")
@@ -28,7 +22,7 @@ _SPEND_PRIOR_PURCHASES = 1.0  # weight of the population mean in the Gamma-Gamma
 
 
 def spend_rows(data: RFM) -> tuple[pd.DataFrame, float] | None:
-    """The distinct (frequency, monetary_value) rows of usable spends with their ``weight``, and their mean spend."""
+    """The distinct (frequency, monetary_value) rows of usable spends with their ``weight``, and the mean spend."""
     usable = (data.x > 0) & (data.m > 0)
     if not usable.any():
         return None
@@ -57,16 +51,10 @@ class GammaGammaModel(LifetimesEstimator):
         return self._fit_rows(_lifetimes(), *found)
 
     def _fit_rows(self, lt: Any, rows: pd.DataFrame, mean_spend: float) -> GammaGammaModel:
-        fitter, penalizer, attempts, _ = fit_with_retries(
-            self.label,
-            self._penalizers(),
+        self._fit_with_retries(
             lambda pen: self._fit_lifetimes(lt, rows, pen, mean_spend),
             lambda fitter: self._fit_problem(fitter, rows, mean_spend),
         )
-        self.fitter_ = fitter
-        self.params_ = fitted_params(fitter)
-        self.penalizer_ = penalizer
-        self.attempts_ = attempts
         return self
 
     @staticmethod
@@ -91,12 +79,12 @@ class GammaGammaModel(LifetimesEstimator):
     @staticmethod
     def _fit_problem(fitter: Any, rows: pd.DataFrame, mean_spend: float) -> str | None:
         """Why a fitted Gamma-Gamma model is degenerate, or None."""
-        params = fitted_params(fitter)
-        problem = parameter_problem(params, {"v": (mean_spend, "the mean spend")}) or hessian_problem(fitter)
+        problem = degenerate_fit(fitter, {"v": (mean_spend, "the mean spend")})
         if problem:
             return problem
-        if params["q"] <= 1.0:
-            return f"q = {params['q']:.3g} <= 1, so the population mean spend is undefined"
+        q = float(fitter.params_["q"])
+        if q <= 1.0:
+            return f"q = {q:.3g} <= 1, so the population mean spend is undefined"
         spend = np.asarray(
             fitter.conditional_expected_average_profit(
                 rows["frequency"].to_numpy(), rows["monetary_value"].to_numpy()
@@ -108,8 +96,8 @@ class GammaGammaModel(LifetimesEstimator):
         return None
 
     def expected_spend(self, x: np.ndarray, m: np.ndarray) -> np.ndarray:
-        """E[spend per purchase | x, m] (note 025 eq. (5)); the population mean p v / (q - 1) without usable spend."""
-        self._check_fitted()
+        """E[spend per purchase | x, m] (note 025 eq. (5)); p v / (q - 1) for customers without usable spend."""
+        check_fitted(self)
         p, q, v = (self.params_[k] for k in _SPEND_PARAM_NAMES)
         spend = np.full(x.shape, p * v / (q - 1.0))
         usable = (x > 0) & (m > 0)

@@ -91,10 +91,11 @@ class BTYDModel:
 
     Fitted attributes: ``transactions_`` (the fitted ``BGNBDModel``, ``MBGNBDModel`` or ``ParetoNBDModel``),
     ``spend_`` (the fitted ``GammaGammaModel``, or None when no customer has a usable repeat spend or
-    Gamma-Gamma failed), ``spend_fallback_`` (the fallback's settings or None), ``params_`` and ``spend_params_`` (dicts, α and
-    β per day), ``fit_info_`` (penalizers used, attempts, retries, converged = no retry or boundary was
-    needed, boundary (str or None) and boundary_detail, spend_fallback, row counts, warnings, seconds
-    per step). ``transaction_model_`` and ``spend_model_`` are their lifetimes fitters (or None).
+    Gamma-Gamma failed), ``spend_fallback_`` (the fallback's settings or None), ``params_`` and
+    ``spend_params_`` (dicts, α and β per day), ``fit_info_`` (penalizers used, attempts, retries,
+    converged = no retry or boundary was needed, boundary (str or None) and boundary_detail,
+    spend_fallback, row counts, warnings, seconds per step). ``transaction_model_`` and ``spend_model_``
+    are their lifetimes fitters (or None).
     """
 
     def __init__(
@@ -183,7 +184,7 @@ class BTYDModel:
     ) -> tuple[GammaGammaModel | None, dict[str, float] | None, list[dict[str, Any]]]:
         """Gamma-Gamma on ``spend_rows(data)``, else the shrunk-mean fallback, else nothing.
 
-        Returns (model, fallback settings, attempts); what is said about it is appended to ``messages`` and warned.
+        Returns (model, fallback settings, attempts); what is said is appended to ``messages`` and warned.
         """
         if found is None:
             message = (
@@ -324,7 +325,7 @@ class BTYDModel:
         )
 
     def _expected_spend(self, x: np.ndarray, m: np.ndarray) -> np.ndarray:
-        """Gamma-Gamma's expected spend; the shrunk mean when it failed (``spend_fallback_``); NaN without either."""
+        """Gamma-Gamma's expected spend, the shrunk mean when it failed (``spend_fallback_``), else NaN."""
         if self.spend_ is not None:
             return self.spend_.expected_spend(x, m)
         if self.spend_fallback_ is None:

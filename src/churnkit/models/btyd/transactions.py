@@ -2,7 +2,7 @@
 
 Each model class wraps one lifetimes fitter and says what differs: the fitter, how its penalizer and optimiser
 are set, the boundary it reduces to ("no dropout visible yet"), P(no purchase in H) and the median wait.
-Time is in days; the fits are scale-equivariant (α and β carry the time unit, every other parameter is unit-free).
+Time is in days; the fits are scale-equivariant (α and β carry the time unit, the other parameters are unit-free).
 """
 
 from __future__ import annotations
@@ -17,13 +17,7 @@ import pandas as pd
 from churnkit.errors import ModelError
 from churnkit.models.btyd.backend import _lifetimes
 from churnkit.models.btyd.boundary import ScaledRows, accept_boundary
-from churnkit.models.btyd.fitting import (
-    LifetimesEstimator,
-    fit_with_retries,
-    fitted_params,
-    hessian_problem,
-    parameter_problem,
-)
+from churnkit.models.btyd.fitting import LifetimesEstimator, check_fitted, degenerate_fit
 from churnkit.models.btyd.rfm import collapse_transactions, rows, validate
 
 Array = np.ndarray
@@ -71,18 +65,11 @@ class TransactionModel(LifetimesEstimator, ABC):
                 f"cannot fit {self.label}: none of the {int(unique['weight'].sum())} customers has a repeat "
                 "purchase (frequency > 0), so purchase rates and dropout are not identified"
             )
-        fitter, penalizer, attempts, boundary = fit_with_retries(
-            self.label,
-            self._penalizers(),
+        self.boundary_ = self._fit_with_retries(
             lambda pen: self._fit_lifetimes(lt, unique, pen),
             lambda fitter: self._fit_problem(fitter, unique, t_max),
             lambda fitter, pen: accept_boundary(self, lt, fitter, unique, t_max, pen),
         )
-        self.fitter_ = fitter
-        self.params_ = fitted_params(fitter)
-        self.penalizer_ = penalizer
-        self.attempts_ = attempts
-        self.boundary_ = boundary
         return self
 
     def _new_fitter(self, lt: Any, penalizer: float, n_rows: int) -> Any:
@@ -104,11 +91,7 @@ class TransactionModel(LifetimesEstimator, ABC):
     def _fit_problem(self, fitter: Any, unique: pd.DataFrame, t_max: float) -> str | None:
         """Why a fitted transaction model is degenerate, or None."""
         scales = dict.fromkeys(_TIME_PARAMS, (t_max, "the largest T"))
-        return (
-            parameter_problem(fitted_params(fitter), scales)
-            or hessian_problem(fitter)
-            or self._prediction_problem(fitter, unique)
-        )
+        return degenerate_fit(fitter, scales) or self._prediction_problem(fitter, unique)
 
     def _prediction_problem(self, fitter: Any, unique: pd.DataFrame) -> str | None:
         """Predictions on the fit rows that are not probabilities or not finite, or None."""
@@ -187,22 +170,22 @@ class TransactionModel(LifetimesEstimator, ABC):
 
     def p_alive(self, x: Array, t_x: Array, T: Array) -> Array:
         """P(alive at T | x, t_x, T) (references in ``BTYDModel.predict``)."""
-        self._check_fitted()
+        check_fitted(self)
         return self._p_alive(self.fitter_, x, t_x, T)
 
     def expected_purchases(self, t: float, x: Array, t_x: Array, T: Array) -> Array:
         """E[repeat purchases in (T, T + t] | x, t_x, T]."""
-        self._check_fitted()
+        check_fitted(self)
         return self._expected_purchases(self.fitter_, t, x, t_x, T)
 
     def p_no_purchase(self, horizon: float | Array, x: Array, t_x: Array, T: Array, p_alive: Array) -> Array:
         """P(no purchase in (T, T + H] | x, t_x, T); the derivation is in ``BTYDModel.predict``."""
-        self._check_fitted()
+        check_fitted(self)
         return self._p_no_purchase(self.fitter_, horizon, x, t_x, T, p_alive)
 
     def median_next_purchase_days(self, x: Array, t_x: Array, T: Array, p_alive: Array) -> Array:
         """Smallest h with P(a purchase in (T, T + h]) >= 1/2; inf if never (or beyond NEVER_DAYS)."""
-        self._check_fitted()
+        check_fitted(self)
         return self._median_next_purchase_days(self.fitter_, x, t_x, T, p_alive)
 
     @staticmethod
