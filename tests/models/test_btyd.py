@@ -19,14 +19,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate
 
-from churnkit.errors import ConfigError, InputError, ModelError
+from churnkit.errors import ChurnkitWarning, ConfigError, InputError, ModelError, NotFittedError
 from churnkit.models import btyd
 from churnkit.models.btyd import (
     DAYS_PER_MONTH,
     PREDICTION_COLUMNS,
     REQUIRED_COLUMNS,
+    BGNBDModel,
+    BoundaryWarning,
     BTYDModel,
     ConvergenceWarning,
+    FallbackWarning,
+    GammaGammaModel,
+    MBGNBDModel,
+    ParetoNBDModel,
 )
 
 MODELS = ("bgnbd", "pareto", "mbgnbd")
@@ -417,14 +423,14 @@ def test_degenerate_fit_is_retried_with_a_penalizer_and_warns():
 def test_failed_attempt_is_recorded_and_next_penalizer_used(sim, monkeypatch):
     import lifetimes.utils
 
-    original = BTYDModel._fit_transactions
+    original = BGNBDModel._fit_lifetimes
 
     def flaky(self, lt, unique, penalizer):
         if penalizer < 0.01:
             raise lifetimes.utils.ConvergenceError("The model did not converge.")
         return original(self, lt, unique, penalizer)
 
-    monkeypatch.setattr(BTYDModel, "_fit_transactions", flaky)
+    monkeypatch.setattr(BGNBDModel, "_fit_lifetimes", flaky)
     with pytest.warns(ConvergenceWarning, match="did not converge"):
         model = BTYDModel(penalizer=0.0, retry_penalizers=(0.1, 0.001)).fit(sim)
     tried = [(a["part"], a["penalizer"], a["ok"]) for a in model.fit_info_["attempts"]]
@@ -564,7 +570,7 @@ def test_other_input_mistakes(sim, sim_models):
 
 
 def test_settings_mistakes(sim, sim_models):
-    with pytest.raises(ModelError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="This BTYDModel is not fitted"):
         BTYDModel().predict(sim)
     with pytest.raises(ConfigError, match="model must be one of"):
         BTYDModel("bg").fit(sim)
@@ -590,10 +596,10 @@ def test_expected_purchases_quadrature_matches_lifetimes_closed_form(sim_models,
     x = np.array([0.0, 0.0, 1.0, 3.0, 8.0, 20.0])
     t_x = np.array([0.0, 0.0, 30.0, 200.0, 100.0, 359.0])
     T = np.array([1.0, 300.0, 60.0, 250.0, 360.0, 360.0])
-    p_alive = btyd._p_alive(fitter, x, t_x, T)
+    p_alive = model.transactions_.p_alive(x, t_x, T)
     for t in (1.0, 90.0, 365.25, 3000.0):
         closed = fitter.conditional_expected_number_of_purchases_up_to_time(t, x, t_x, T)
-        by_quadrature = btyd._bg_expected_purchases_by_quadrature(kind, fitter, t, x, t_x, T, p_alive)
+        by_quadrature = model.transactions_._expected_purchases_by_quadrature(fitter, t, x, t_x, T, p_alive)
         np.testing.assert_allclose(by_quadrature, closed, rtol=1e-9)
 
 
@@ -610,3 +616,108 @@ def test_penalized_bgnbd_predictions_stay_finite_where_the_2f1_formula_fails(sim
     scores = model.predict(sim)
     assert np.isfinite(scores[["expected_purchases", "clv"]].to_numpy()).all()
     assert (scores["expected_purchases"] >= 0).all()
+
+
+# --------------------------------------------------------------------------- the model classes and the fitted check
+
+CLASSES = (BGNBDModel, MBGNBDModel, ParetoNBDModel, GammaGammaModel, BTYDModel)
+
+
+def _uses_before_fit(unfitted, sim):  # type: ignore[no-untyped-def]
+    """Every way to use an estimator of this class that needs a fit."""
+    x, t_x, T, m = (sim[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T", "monetary_value"))
+    if isinstance(unfitted, BTYDModel):
+        return [
+            lambda: unfitted.predict(sim),
+            lambda: unfitted.transaction_model_,
+            lambda: unfitted.spend_model_,
+        ]
+    if isinstance(unfitted, GammaGammaModel):
+        return [lambda: unfitted.expected_spend(x, m)]
+    alive = np.ones(x.size)
+    return [
+        lambda: unfitted.p_alive(x, t_x, T),
+        lambda: unfitted.expected_purchases(90.0, x, t_x, T),
+        lambda: unfitted.p_no_purchase(90.0, x, t_x, T, alive),
+        lambda: unfitted.median_next_purchase_days(x, t_x, T, alive),
+    ]
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_each_class_raises_not_fitted_error_naming_it_before_fit(sim, cls):
+    unfitted = cls()
+    uses = _uses_before_fit(unfitted, sim)
+    for use in uses:
+        with pytest.raises(NotFittedError, match=rf"^This {cls.__name__} is not fitted yet") as caught:
+            use()
+        assert isinstance(caught.value, ModelError) and isinstance(caught.value, AttributeError)
+    assert len(uses) >= 1
+
+
+def test_fitted_attributes_of_the_facade_are_absent_before_fit_and_present_after(sim, sim_models):
+    assert not hasattr(BTYDModel(), "transaction_model_")  # NotFittedError is an AttributeError
+    fitted = sim_models["bgnbd"]
+    assert fitted.transaction_model_ is fitted.transactions_.fitter_
+    assert fitted.spend_model_ is fitted.spend_.fitter_
+    for use in _uses_before_fit(fitted, sim):
+        use()  # no NotFittedError once fitted
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_init_stores_the_parameters_as_given_and_learns_nothing(cls):
+    retry = [0.5]  # a list stays the caller's list
+    estimator = cls(penalizer=0.25, retry_penalizers=retry)
+    assert estimator.penalizer == 0.25 and estimator.retry_penalizers is retry
+    assert [k for k in vars(estimator) if k.endswith("_")] == []
+
+
+@pytest.mark.parametrize("kind", MODELS)
+def test_each_transaction_model_fitted_alone_equals_the_facades(sim, sim_models, kind):
+    alone = btyd.TRANSACTION_MODELS[kind]().fit(sim)
+    facade = sim_models[kind]
+    assert type(facade.transactions_) is type(alone)
+    assert alone.params_ == facade.params_
+    x, t_x, T = (sim[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
+    scores = facade.predict(sim, horizon_days=90)
+    np.testing.assert_array_equal(alone.p_alive(x, t_x, T), scores["p_alive"])
+    np.testing.assert_array_equal(alone.expected_purchases(90.0, x, t_x, T), scores["expected_purchases"])
+
+
+def test_gamma_gamma_alone_matches_lifetimes_plain_fit_on_repeat_customers(sim):
+    from lifetimes import GammaGammaFitter
+
+    usable = sim[(sim["frequency"] > 0) & (sim["monetary_value"] > 0)]
+    ours = GammaGammaModel().fit(sim)
+    plain = GammaGammaFitter().fit(usable["frequency"], usable["monetary_value"])
+    for name in ("p", "q", "v"):
+        assert ours.params_[name] == pytest.approx(float(plain.params_[name]), rel=1e-5)
+    with pytest.raises(ModelError, match="no customer has a repeat purchase with monetary_value > 0"):
+        GammaGammaModel().fit(sim.assign(monetary_value=0.0))
+
+
+def test_btyd_warnings_are_churnkit_warnings():
+    for category in (ConvergenceWarning, BoundaryWarning, FallbackWarning):
+        assert issubclass(category, ChurnkitWarning)
+
+
+def test_a_model_pickled_by_the_single_class_module_loads_and_predicts_the_same(sim, sim_models):
+    """Models saved before the package split kept the lifetimes fitters as transaction_model_ / spend_model_."""
+    model = sim_models["pareto"]
+    old_layout = {
+        "model": "pareto",
+        "penalizer": 0.0,
+        "spend_penalizer": 0.0,
+        "retry_penalizers": (0.001, 0.01, 0.1),
+        "transaction_model_": model.transaction_model_,
+        "spend_model_": model.spend_model_,
+        "spend_fallback_": None,
+        "params_": model.params_,
+        "spend_params_": model.spend_params_,
+        "fit_info_": model.fit_info_,
+    }
+    restored = BTYDModel.__new__(BTYDModel)
+    restored.__setstate__(old_layout)
+    assert isinstance(restored.transactions_, ParetoNBDModel)
+    assert restored.transactions_.penalizer_ == model.fit_info_["penalizer"]
+    reloaded = pickle.loads(pickle.dumps(restored))
+    pd.testing.assert_frame_equal(reloaded.predict(sim.iloc[:200]), model.predict(sim.iloc[:200]))
