@@ -11,7 +11,7 @@ import pytest
 
 from churnkit.features import FEATURES
 from churnkit.kpis import cohort_heatmap_figure, plot_cohort_heatmap
-from churnkit.report import importance_plot, plots, render_report, segment_profile_plot
+from churnkit.report import importance_plot, plots, render_report, segment_plots, segment_profile_plot
 from churnkit.report.labels import column_label, feature_label
 
 NAN = np.nan
@@ -93,7 +93,8 @@ def _captured(monkeypatch) -> list:
         figures.append(fig)
         return Path(path)
 
-    monkeypatch.setattr(plots, "_save", save)
+    monkeypatch.setattr(plots, "save_png", save)
+    monkeypatch.setattr(segment_plots, "save_png", save)
     return figures
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from churnkit.errors import DataTooShortError, InputError
-from churnkit.models.metrics import churn_metrics, clv_metrics
+from churnkit.models.metrics import METRICS, churn_metrics, clv_metrics
 
 __all__ = [
     "CHECKS",
@@ -39,11 +39,11 @@ __all__ = [
     "scores_as_of",
 ]
 
+_TOLERANCES = {"churn_auc": 0.03, "churn_ece": 0.03, "clv_gini_norm": 0.05}
 CHECKS: dict[str, tuple[str, float]] = {
-    # metric: (direction, tolerance). "higher": realized may be at most `tolerance` below the backtest.
-    "churn_auc": ("higher", 0.03),
-    "churn_ece": ("lower", 0.03),
-    "clv_gini_norm": ("higher", 0.05),
+    # metric: (direction from the registry, tolerance). "higher": realized may be at most `tolerance` below.
+    name: ("higher" if METRICS[name].higher_is_better else "lower", tolerance)
+    for name, tolerance in _TOLERANCES.items()
 }
 """What "the model held up" means: each realized metric within its tolerance of the backtest (or better)."""
 
