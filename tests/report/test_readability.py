@@ -286,7 +286,7 @@ def test_gains_plot_marks_the_best_possible_lift(monkeypatch, tmp_path: Path):
 
 
 def test_data_summary_names_each_targets_model_the_evidence_and_btyd_problems():
-    from churnkit.report.sections import data_summary
+    from churnkit.report.data_summary import data_summary
 
     facts, _ = data_summary(
         {

@@ -17,6 +17,7 @@ import pandas as pd
 
 import churnkit
 from churnkit.report.campaign import campaign_summary
+from churnkit.report.data_summary import data_summary
 from churnkit.report.formatting import config_text, fmt_cell, fmt_pct, humanise, prepare_table
 from churnkit.report.metrics import (
     BASE_METRICS,
@@ -34,7 +35,7 @@ from churnkit.report.metrics import (
 )
 from churnkit.report.page import TEMPLATE_DIR, data_uri, generated_stamp, template, write_page
 from churnkit.report.plots import PALETTE, PLOT_NAMES, SERIES_LABELS
-from churnkit.report.sections import backtest_facts, campaign_view, data_summary, key_numbers, profile_table
+from churnkit.report.sections import backtest_facts, campaign_view, key_numbers, profile_table
 
 __all__ = [
     "BASE_METRICS",
