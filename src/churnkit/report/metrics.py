@@ -1,4 +1,4 @@
-"""The registry's metrics (`churnkit.models.metrics.METRICS`) as the report shows them, and the model-vs-baselines table."""
+"""The DESIGN.md metrics as the report shows them (from the registry, `churnkit.models.metrics.METRICS`), and the model-vs-baselines table."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ METRIC_INFO: dict[str, MetricInfo] = {
     name: MetricInfo(m.label, m.higher_is_better, _FORMATS[name], m.description)
     for name, m in METRICS.items()
 }
-"""Display name, direction, format and meaning of each registry metric (without prefix)."""
+"""Display name, direction, format and meaning of each DESIGN.md metric (without prefix)."""
 
 BASE_METRICS: tuple[str, ...] = METRIC_NAMES
 """The ten metric names, in table order."""
