@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from churnkit.datasets.sample_shop.calendar import time_of_day
 from churnkit.datasets.sample_shop.params import DAY, HOURS_ONLINE, N_PRODUCTS, PARAMS
-from churnkit.datasets.sample_shop.purchases import time_of_day
 
 __all__ = ["background_sessions", "collect_sessions", "prospect_sessions", "session_events"]
 

@@ -1,14 +1,14 @@
-"""Arguments, the per-day calendar intensities and acquisition times of the sample shop."""
+"""Arguments, the per-day calendar intensities, acquisition times and time of day of the sample shop."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from churnkit.datasets.sample_shop.params import MONTH_BUY, WEEKDAY_BROWSE, WEEKDAY_BUY
+from churnkit.datasets.sample_shop.params import DAY, MONTH_BUY, WEEKDAY_BROWSE, WEEKDAY_BUY
 from churnkit.errors import ConfigError
 
-__all__ = ["acquisition_times", "calendar", "check_args"]
+__all__ = ["acquisition_times", "calendar", "check_args", "time_of_day"]
 
 
 def check_args(n_customers: int, start: str, end: str) -> tuple[int, np.datetime64, int]:
@@ -50,3 +50,9 @@ def acquisition_times(g: np.random.Generator, n: int, cal: np.ndarray) -> np.nda
     w = trend * cal
     day = g.choice(n_days, n, p=w / w.sum())
     return day + g.random(n)
+
+
+def time_of_day(frac: np.ndarray, hours: np.ndarray) -> np.ndarray:
+    """Map a uniform fraction of the day monotonically onto seconds following hourly weights."""
+    cdf = np.concatenate([[0.0], np.cumsum(hours)]) / hours.sum()
+    return np.minimum(np.interp(frac, cdf, np.arange(25) * 3600.0), DAY - 1).astype(np.int64)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from churnkit.datasets.sample_shop.calendar import time_of_day
 from churnkit.datasets.sample_shop.params import CHANNEL_P, DAY, HOURS_ONLINE, HOURS_STORE, N_PRODUCTS, PARAMS
 
-__all__ = ["make_orders", "simulate_purchases", "time_of_day"]
+__all__ = ["make_orders", "simulate_purchases"]
 
 
 def simulate_purchases(
@@ -42,12 +43,6 @@ def simulate_purchases(
     next_gap = np.minimum(g.exponential(1.0, n) / lam, 180.0)
     tau = np.where(dropped, last + np.maximum(0.5, g.random(n) * next_gap), np.inf)
     return np.concatenate(cust_parts), np.concatenate(time_parts), tau
-
-
-def time_of_day(frac: np.ndarray, hours: np.ndarray) -> np.ndarray:
-    """Map a uniform fraction of the day monotonically onto seconds following hourly weights."""
-    cdf = np.concatenate([[0.0], np.cumsum(hours)]) / hours.sum()
-    return np.minimum(np.interp(frac, cdf, np.arange(25) * 3600.0), DAY - 1).astype(np.int64)
 
 
 def make_orders(
