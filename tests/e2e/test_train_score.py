@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -112,6 +113,11 @@ def test_runs_lists_both_and_champion_follows_the_rule(trained):
 
 
 def test_promote_moves_the_alias(trained, shop, tmp_path):
+    """A run with the same horizon but a worse backtest takes `champion` only because of --promote.
+
+    The worse run is the same shop and horizon without the browsing and customer files: fewer signals, the same
+    backtest dates, so its churn_auc is comparable and lower (the rule alone would keep the champion).
+    """
     from mlflow import MlflowClient
 
     store = f"sqlite:///{tmp_path / 'p.db'}"
@@ -125,14 +131,20 @@ def test_promote_moves_the_alias(trained, shop, tmp_path):
         "-q",
         "--json",
     ]
-    first = json.loads(invoke("train", *base).stdout.strip().splitlines()[-1])
-    worse = json.loads(invoke("train", *base, "--horizon", "30", "--promote").stdout.strip().splitlines()[-1])
+    full = ["--events", shop["events"], "--customers", shop["customers"]]
+    first = json.loads(invoke("train", *base, *full).stdout.strip().splitlines()[-1])
+    worse = json.loads(invoke("train", *base, "--promote").stdout.strip().splitlines()[-1])
+    first_auc, worse_auc = first["metrics"]["churn_auc"], worse["metrics"]["churn_auc"]
+    assert math.isfinite(first_auc) and math.isfinite(worse_auc)
+    assert worse_auc < first_auc, (worse_auc, first_auc)
     import mlflow
 
     mlflow.set_tracking_uri(store)
-    holder = MlflowClient().get_model_version_by_alias("churnkit", "champion").run_id
+    client = MlflowClient()
     assert first["champion"] and worse["champion"]
-    assert holder == worse["run_id"]
+    assert worse["aliases"] == ["champion_h90", "champion"]
+    assert client.get_model_version_by_alias("churnkit", "champion").run_id == worse["run_id"]
+    assert client.get_model_version_by_alias("churnkit", "champion_h90").run_id == worse["run_id"]
 
 
 def score(shop, store, model, out, *extra):  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ import pytest
 
 from churnkit.features import FEATURES
 from churnkit.kpis import cohort_heatmap_figure, plot_cohort_heatmap
-from churnkit.report import importance_plot, plots, render_report, segment_profile_plot
+from churnkit.report import importance_plot, plots, render_report, segment_plots, segment_profile_plot
 from churnkit.report.labels import column_label, feature_label
 
 NAN = np.nan
@@ -93,7 +93,8 @@ def _captured(monkeypatch) -> list:
         figures.append(fig)
         return Path(path)
 
-    monkeypatch.setattr(plots, "_save", save)
+    monkeypatch.setattr(plots, "save_png", save)
+    monkeypatch.setattr(segment_plots, "save_png", save)
     return figures
 
 
@@ -285,7 +286,7 @@ def test_gains_plot_marks_the_best_possible_lift(monkeypatch, tmp_path: Path):
 
 
 def test_data_summary_names_each_targets_model_the_evidence_and_btyd_problems():
-    from churnkit.report.sections import data_summary
+    from churnkit.report.data_summary import data_summary
 
     facts, _ = data_summary(
         {

@@ -17,7 +17,7 @@ from churnkit.data.load import ShopData
 from churnkit.datasets.sample_shop import generate_shop
 from churnkit.features import shop_features
 from churnkit.segments import BehaviourClusters
-from churnkit.segments.clusters import LAPSED_DAYS, RECENT_DAYS
+from churnkit.segments.cluster_names import LAPSED_DAYS, RECENT_DAYS
 
 # name word → (feature column, +1: the cluster mean is above the base mean, -1: below)
 WORDS = {

@@ -10,6 +10,7 @@ logs every name.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -17,8 +18,13 @@ from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 __all__ = [
+    "BASELINE_PREFIXES",
     "CHURN_METRICS",
     "CLV_METRICS",
+    "METRICS",
+    "METRIC_NAMES",
+    "SPLIT_SUFFIXES",
+    "Metric",
     "churn_metrics",
     "clv_metrics",
     "expected_calibration_error",
@@ -26,18 +32,97 @@ __all__ = [
     "normalized_gini",
 ]
 
-CHURN_METRICS: tuple[str, ...] = (
-    "churn_auc",
-    "churn_pr_auc",
-    "churn_brier",
-    "churn_logloss",
-    "churn_ece",
-    "churn_lift_top10",
-)
+
+@dataclass(frozen=True)
+class Metric:
+    """One backtest metric: its logged name, display label, one-line meaning and direction."""
+
+    name: str
+    label: str
+    description: str
+    higher_is_better: bool
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric(
+            "churn_auc",
+            "Churn AUC",
+            "Chance a churner is ranked riskier than a non-churner (0.5 = coin flip).",
+            True,
+        ),
+        Metric(
+            "churn_pr_auc",
+            "Churn PR-AUC",
+            "Precision over all list sizes; a random list scores the churn rate.",
+            True,
+        ),
+        Metric(
+            "churn_brier",
+            "Churn Brier score",
+            "Mean squared gap between probability and outcome (0 = perfect).",
+            False,
+        ),
+        Metric(
+            "churn_logloss", "Churn log-loss", "Penalises probabilities that were confident and wrong.", False
+        ),
+        Metric(
+            "churn_ece",
+            "Calibration error (ECE)",
+            "Average gap between predicted and observed churn rate over 10 bins.",
+            False,
+        ),
+        Metric(
+            "churn_lift_top10",
+            "Lift in top 10%",
+            "Churn rate of the riskiest 10% ÷ overall churn rate (1 = random).",
+            True,
+        ),
+        Metric(
+            "clv_mae", "CLV mean absolute error", "Average miss of predicted revenue per customer.", False
+        ),
+        Metric(
+            "clv_rmse", "CLV root mean squared error", "Like the MAE, but large misses weigh more.", False
+        ),
+        Metric(
+            "clv_spearman",
+            "CLV rank correlation",
+            "Spearman correlation of predicted and actual revenue (1 = same order).",
+            True,
+        ),
+        Metric(
+            "clv_gini_norm",
+            "CLV normalised Gini",
+            "How well the ranking puts revenue at the top, relative to a perfect ranking (0 = random).",
+            True,
+        ),
+    )
+}
+"""The registry: every metric name a run logs (before prefix and suffix), in table order (DESIGN.md, "Tracking")."""
+
+METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
+"""The ten metric names, churn first, then CLV."""
+
+CHURN_METRICS: tuple[str, ...] = tuple(n for n in METRIC_NAMES if n.startswith("churn_"))
 """Keys returned by :func:`churn_metrics` (before the prefix)."""
 
-CLV_METRICS: tuple[str, ...] = ("clv_mae", "clv_rmse", "clv_spearman", "clv_gini_norm")
+CLV_METRICS: tuple[str, ...] = tuple(n for n in METRIC_NAMES if n.startswith("clv_"))
 """Keys returned by :func:`clv_metrics` (before the prefix)."""
+
+BASELINE_PREFIXES: dict[str, str] = {
+    "baseline_recency": "baseline_recency_",
+    "baseline_btyd": "baseline_btyd_",
+}
+"""Prefix of each baseline's copy of the metric names (the model's own names have none)."""
+
+SPLIT_SUFFIXES: dict[str, str] = {
+    "": "All customers",
+    "_one_time": "One-time buyers",
+    "_repeat": "Repeat buyers",
+}
+"""Suffix of the metric names computed on one customer group, and the group's display name."""
+
 
 _EPS = float(np.finfo(np.float64).eps)  # probability clipping for log-loss, as scikit-learn does
 _P_SLACK = 1e-9  # rounding error allowed outside [0, 1] (e.g. 1 - P(alive) from the BTYD formulas)

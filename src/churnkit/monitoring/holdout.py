@@ -92,8 +92,7 @@ def select_with_holdout(
     """
     if "group" not in scores.columns:
         raise ConfigError("select_with_holdout needs a 'group' column (see assign_groups)")
-    order = ["expected_saved_value", "customer_id"]
-    ranked = scores.sort_values(order, ascending=[False, True]).reset_index(drop=True)
+    ranked = select_customers(scores).scores  # the one ranking: expected saved value, then id
     if top is None and budget is None:
         return Selection(ranked)
     chosen = select_customers(
@@ -107,10 +106,10 @@ def select_with_holdout(
     above = (key > last["expected_saved_value"]) | (
         (key == last["expected_saved_value"]) & (ranked["customer_id"] <= last["customer_id"])
     )
-    control = ranked[above & (ranked["group"] == CONTROL)]
-    out = pd.concat([picked, control]).sort_values(order, ascending=[False, True]).reset_index(drop=True)
+    control = above & (ranked["group"] == CONTROL)
+    out = ranked[ranked["customer_id"].isin(picked["customer_id"]) | control].reset_index(drop=True)
     return Selection(
-        out, chosen.summary + f"; control group: {len(control):,} customers held out (not contacted)"
+        out, chosen.summary + f"; control group: {int(control.sum()):,} customers held out (not contacted)"
     )
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from churnkit.errors import DataTooShortError, InputError
-from churnkit.models.metrics import churn_metrics, clv_metrics
+from churnkit.models.metrics import METRICS, churn_metrics, clv_metrics
 
 __all__ = [
     "CHECKS",
@@ -36,14 +36,15 @@ __all__ = [
     "evaluate_scores",
     "horizon_end",
     "realized_outcomes",
+    "report_dict",
     "scores_as_of",
 ]
 
+_TOLERANCES = {"churn_auc": 0.03, "churn_ece": 0.03, "clv_gini_norm": 0.05}
 CHECKS: dict[str, tuple[str, float]] = {
-    # metric: (direction, tolerance). "higher": realized may be at most `tolerance` below the backtest.
-    "churn_auc": ("higher", 0.03),
-    "churn_ece": ("lower", 0.03),
-    "clv_gini_norm": ("higher", 0.05),
+    # metric: (direction from the registry, tolerance). "higher": realized may be at most `tolerance` below.
+    name: ("higher" if METRICS[name].higher_is_better else "lower", tolerance)
+    for name, tolerance in _TOLERANCES.items()
 }
 """What "the model held up" means: each realized metric within its tolerance of the backtest (or better)."""
 
@@ -136,6 +137,24 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def report_dict(
+    as_of: Any, horizon_days: int, fields: dict[str, Any], by_group: pd.DataFrame, notes: list[str]
+) -> dict:
+    """The JSON shape of `evaluate` and `evaluate-campaign`: as_of and horizon first, by_group and notes last.
+
+    NaN and infinite numbers become None (JSON null), numpy numbers plain ones.
+    """
+    return _clean(
+        {
+            "as_of": str(as_of),
+            "horizon_days": horizon_days,
+            **fields,
+            "by_group": by_group.to_dict(orient="records"),
+            "notes": notes,
+        }
+    )
+
+
 @dataclass
 class Evaluation:
     """Realized metrics of one scores file, beside the backtest's (when known), and the verdict."""
@@ -170,23 +189,18 @@ class Evaluation:
         return f"{head} (checked on {self.checked_on}): " + "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean(
-            {
-                "as_of": str(self.as_of),
-                "horizon_days": self.horizon_days,
-                "customers": self.customers,
-                "metrics": self.metrics,
-                "backtest": self.backtest,
-                "held_up": self.held_up,
-                "checks": self.checks,
-                "checked_on": self.checked_on,
-                "verdict": self.verdict(),
-                "predicted_churn_rate": self.predicted_churn_rate,
-                "realized_churn_rate": self.realized_churn_rate,
-                "by_group": self.by_group.to_dict(orient="records"),
-                "notes": self.notes,
-            }
-        )
+        fields = {
+            "customers": self.customers,
+            "metrics": self.metrics,
+            "backtest": self.backtest,
+            "held_up": self.held_up,
+            "checks": self.checks,
+            "checked_on": self.checked_on,
+            "verdict": self.verdict(),
+            "predicted_churn_rate": self.predicted_churn_rate,
+            "realized_churn_rate": self.realized_churn_rate,
+        }
+        return report_dict(self.as_of, self.horizon_days, fields, self.by_group, self.notes)
 
     def lines(self) -> list[str]:
         out = [

@@ -29,6 +29,29 @@ def _z(level: float) -> float:
     return float(stats.norm.ppf(level))
 
 
+def _result(
+    n_target: int,
+    n_control: int,
+    target: float = math.nan,
+    control: float = math.nan,
+    lift: float = math.nan,
+    ci_low: float = math.nan,
+    ci_high: float = math.nan,
+    p_value: float = math.nan,
+) -> dict[str, float]:
+    """The one result shape of both tests (NaN for what could not be computed)."""
+    return {
+        "n_target": int(n_target),
+        "n_control": int(n_control),
+        "target": target,
+        "control": control,
+        "lift": lift,
+        "ci_low": ci_low,
+        "ci_high": ci_high,
+        "p_value": p_value,
+    }
+
+
 def two_proportion_test(
     successes_target: float, n_target: int, successes_control: float, n_control: int, *, level: float = 0.95
 ) -> dict[str, float]:
@@ -36,18 +59,8 @@ def two_proportion_test(
 
     Keys: target, control, lift, ci_low, ci_high, p_value, n_target, n_control. NaN where a group is empty.
     """
-    nan = math.nan
-    out = {"n_target": int(n_target), "n_control": int(n_control)}
     if n_target <= 0 or n_control <= 0:
-        return {
-            **out,
-            "target": nan,
-            "control": nan,
-            "lift": nan,
-            "ci_low": nan,
-            "ci_high": nan,
-            "p_value": nan,
-        }
+        return _result(n_target, n_control)
     pt, pc = successes_target / n_target, successes_control / n_control
     lift = pt - pc
     se = math.sqrt(pt * (1 - pt) / n_target + pc * (1 - pc) / n_control)
@@ -56,70 +69,27 @@ def two_proportion_test(
     se0 = math.sqrt(pooled * (1 - pooled) * (1 / n_target + 1 / n_control))
     # se0 = 0 only when every customer was retained, or none was: then the shares are equal
     p_value = float(2 * stats.norm.sf(abs(lift) / se0)) if se0 > 0 else 1.0
-    return {
-        **out,
-        "target": pt,
-        "control": pc,
-        "lift": lift,
-        "ci_low": lift - z * se,
-        "ci_high": lift + z * se,
-        "p_value": p_value,
-    }
+    return _result(n_target, n_control, pt, pc, lift, lift - z * se, lift + z * se, p_value)
 
 
 def welch_test(target: ArrayLike, control: ArrayLike, *, level: float = 0.95) -> dict[str, float]:
     """Means in each group, their difference (target − control), Welch's interval and two-sided p-value."""
     x = np.asarray(target, dtype=float)
     y = np.asarray(control, dtype=float)
-    nan = math.nan
-    out = {"n_target": int(x.size), "n_control": int(y.size)}
     if x.size == 0 or y.size == 0:
-        return {
-            **out,
-            "target": nan,
-            "control": nan,
-            "lift": nan,
-            "ci_low": nan,
-            "ci_high": nan,
-            "p_value": nan,
-        }
+        return _result(x.size, y.size)
     mx, my = float(x.mean()), float(y.mean())
     lift = mx - my
     if x.size < 2 or y.size < 2:
-        return {
-            **out,
-            "target": mx,
-            "control": my,
-            "lift": lift,
-            "ci_low": nan,
-            "ci_high": nan,
-            "p_value": nan,
-        }
+        return _result(x.size, y.size, mx, my, lift)
     vx, vy = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
     se = math.sqrt(vx + vy)
     if se == 0:
-        p = 1.0 if lift == 0 else 0.0
-        return {
-            **out,
-            "target": mx,
-            "control": my,
-            "lift": lift,
-            "ci_low": lift,
-            "ci_high": lift,
-            "p_value": p,
-        }
+        return _result(x.size, y.size, mx, my, lift, lift, lift, 1.0 if lift == 0 else 0.0)
     df = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1))
     t = float(stats.t.ppf(0.5 + level / 2, df))
     p_value = float(2 * stats.t.sf(abs(lift) / se, df))
-    return {
-        **out,
-        "target": mx,
-        "control": my,
-        "lift": lift,
-        "ci_low": lift - t * se,
-        "ci_high": lift + t * se,
-        "p_value": p_value,
-    }
+    return _result(x.size, y.size, mx, my, lift, lift - t * se, lift + t * se, p_value)
 
 
 def minimum_detectable_lift(

@@ -11,23 +11,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import math
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jinja2
 import pandas as pd
 from matplotlib.figure import Figure
 
 import churnkit
-from churnkit.data.io import atomic_path
 from churnkit.report.formatting import Table, fmt_money, fmt_pct, humanise, prepare_table
-from churnkit.report.html import TEMPLATE_DIR, _data_uri
 from churnkit.report.labels import column_label
 from churnkit.report.metrics import METRIC_INFO
-from churnkit.report.plots import PALETTE, _save, _style, calibration_plot, gains_plot
+from churnkit.report.page import data_uri, generated_stamp, template, write_page
+from churnkit.report.plots import calibration_plot, gains_plot
+from churnkit.report.plotting import PALETTE, house_style, save_png
 
 if TYPE_CHECKING:
     from churnkit.monitoring.campaign import CampaignResult
@@ -159,7 +157,7 @@ def lift_plot(campaign: CampaignResult, path: str | Path) -> Path:
         ("Retention lift (pp)", campaign.retention, 100.0),
         ("Revenue per customer lift", campaign.revenue_per_customer, 1.0),
     ]
-    with _style():
+    with house_style():
         fig = Figure(figsize=(10.5, 3.4), layout="constrained")
         axes = fig.subplots(1, 2)
         for ax, (title, test, scale) in zip(axes, items, strict=True):
@@ -183,7 +181,7 @@ def lift_plot(campaign: CampaignResult, path: str | Path) -> Path:
                 fontsize=10,
             )
         fig.suptitle("Campaign lift, target − control, with its 95% interval")
-        return _save(fig, path)
+        return save_png(fig, path)
 
 
 def _campaign_context(campaign: CampaignResult, uri: str) -> dict[str, Any]:
@@ -271,19 +269,6 @@ def _group_tables(by_group: pd.DataFrame) -> list[Any]:
     return tables
 
 
-@functools.cache
-def _template() -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    return env.get_template("evaluation.html.j2")
-
-
 def render_evaluation_page(
     evaluation: Evaluation, campaign: CampaignResult | None = None, *, generated: dt.datetime | None = None
 ) -> str:
@@ -311,18 +296,18 @@ def render_evaluation_page(
             ):
                 path = func(plot_frame, Path(tmp) / f"{name}.png", horizon_days=evaluation.horizon_days)
                 figures.append(
-                    {"name": name, "title": title, "caption": caption, "uri": _data_uri(name, path)}
+                    {"name": name, "title": title, "caption": caption, "uri": data_uri(name, path)}
                 )
         campaign_ctx = None
         if campaign is not None:
-            uri = _data_uri("lift", lift_plot(campaign, Path(tmp) / "lift.png"))
+            uri = data_uri("lift", lift_plot(campaign, Path(tmp) / "lift.png"))
             campaign_ctx = _campaign_context(campaign, uri)
     verdict_class, verdict = _verdict(evaluation)
     top = float(evaluation.metrics.get("churn_lift_top10", math.nan))
-    return _template().render(
+    return template("evaluation.html.j2").render(
         title=f"After the campaign: scores of {evaluation.as_of}",
         version=churnkit.__version__,
-        generated=(generated or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d %H:%M UTC"),
+        generated=generated_stamp(generated),
         header_facts=[
             ("Scores as of", str(evaluation.as_of)),
             ("Horizon", f"{evaluation.horizon_days} days"),
@@ -349,8 +334,4 @@ def write_evaluation_page(
     evaluation: Evaluation, path: str | Path, campaign: CampaignResult | None = None
 ) -> Path:
     """Write the page to ``path`` atomically; returns the path."""
-    path = Path(path)
-    text = render_evaluation_page(evaluation, campaign)
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return path
+    return write_page(path, render_evaluation_page(evaluation, campaign))

@@ -3,26 +3,21 @@
 The report is one HTML file that opens anywhere, e-mail attachments included: images are embedded as
 base64 data URIs, the CSS is inline, and there is no script, web font or external link. A content
 security policy in the page forbids loading anything else. All text goes through jinja2's autoescape.
-The page is the template ``templates/report.html.j2`` (with ``report.css``), shipped as package data.
+The page is the template ``templates/report.html.j2`` (with ``report.css``), through `churnkit.report.page`.
 """
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import functools
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pandas as pd
 
 import churnkit
-from churnkit.data.io import atomic_path
-from churnkit.errors import InputError
 from churnkit.report.campaign import campaign_summary
+from churnkit.report.data_summary import data_summary
 from churnkit.report.formatting import config_text, fmt_cell, fmt_pct, humanise, prepare_table
 from churnkit.report.metrics import (
     BASE_METRICS,
@@ -38,8 +33,9 @@ from churnkit.report.metrics import (
     metrics_table,
     split_of,
 )
+from churnkit.report.page import TEMPLATE_DIR, data_uri, generated_stamp, template, write_page
 from churnkit.report.plots import PALETTE, PLOT_NAMES, SERIES_LABELS
-from churnkit.report.sections import backtest_facts, campaign_view, data_summary, key_numbers, profile_table
+from churnkit.report.sections import backtest_facts, campaign_view, key_numbers, profile_table
 
 __all__ = [
     "BASE_METRICS",
@@ -52,9 +48,6 @@ __all__ = [
     "metrics_table",
     "render_report",
 ]
-
-TEMPLATE_DIR = Path(__file__).with_name("templates")
-"""Where ``report.html.j2`` and ``report.css`` live (package data)."""
 
 _WIDE_FIGURES = ("cohorts",)
 """Figures shown at their own size in a sideways-scrolling box (their cells carry numbers)."""
@@ -104,33 +97,6 @@ def _split_sentence(metrics: Mapping[str, float]) -> str | None:
     if not parts:
         return None
     return "Churn AUC by customer group: " + ", ".join(parts) + "."
-
-
-_MAGIC = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
-
-
-def _data_uri(name: str, path: str | Path) -> str:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: image {name!r} not found", path=str(path))
-    data = path.read_bytes()
-    mime = next((m for magic, m in _MAGIC.items() if data.startswith(magic)), None)
-    if mime is None:
-        raise InputError(f"{path}: image {name!r} is not a PNG or JPEG file", path=str(path))
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-@functools.cache
-def _template() -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    return env.get_template("report.html.j2")
 
 
 def _metric_groups(table: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
@@ -231,7 +197,7 @@ def render_report(
                 "name": name,
                 "title": heading,
                 "caption": caption,
-                "uri": _data_uri(name, path),
+                "uri": data_uri(name, path),
                 "wide": name in _WIDE_FIGURES,
             }
         )
@@ -265,10 +231,10 @@ def render_report(
     summary_facts, load_table = data_summary(
         {k: v for k, v in summary.items() if k != "run_id"}, horizon_days=horizon_days
     )
-    html = _template().render(
+    html = template("report.html.j2").render(
         title=title,
         version=churnkit.__version__,
-        generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        generated=generated_stamp(),
         header_facts=header_facts,
         backtest_intro=intro,
         key_numbers=key_numbers(metrics, table, horizon, facts),
@@ -284,7 +250,4 @@ def render_report(
         notes=[str(n) for n in (notes or [])],
         config_text=config_text(config) if config else "",
     )
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        tmp.write_text(html, encoding="utf-8")
-    return out
+    return write_page(out, html)

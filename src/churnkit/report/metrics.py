@@ -1,4 +1,4 @@
-"""The DESIGN.md metrics as the report shows them, and the model-vs-baselines table."""
+"""The DESIGN.md metrics as the report shows them (from the registry, `churnkit.models.metrics.METRICS`), and the model-vs-baselines table."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from churnkit.errors import InputError
+from churnkit.models.metrics import BASELINE_PREFIXES, METRIC_NAMES, METRICS, SPLIT_SUFFIXES
 
 __all__ = [
     "BASE_METRICS",
@@ -35,71 +36,35 @@ class MetricInfo:
     meaning: str
 
 
+_FORMATS: dict[str, str] = {
+    "churn_auc": "{:.3f}",
+    "churn_pr_auc": "{:.3f}",
+    "churn_brier": "{:.3f}",
+    "churn_logloss": "{:.3f}",
+    "churn_ece": "{:.3f}",
+    "churn_lift_top10": "{:.2f}×",
+    "clv_mae": "{:,.2f}",
+    "clv_rmse": "{:,.2f}",
+    "clv_spearman": "{:.3f}",
+    "clv_gini_norm": "{:.3f}",
+}
+"""How the report prints each metric; names, labels, meanings and directions come from the registry."""
+
 METRIC_INFO: dict[str, MetricInfo] = {
-    "churn_auc": MetricInfo(
-        "Churn AUC",
-        True,
-        "{:.3f}",
-        "Chance a churner is ranked riskier than a non-churner (0.5 = coin flip).",
-    ),
-    "churn_pr_auc": MetricInfo(
-        "Churn PR-AUC", True, "{:.3f}", "Precision over all list sizes; a random list scores the churn rate."
-    ),
-    "churn_brier": MetricInfo(
-        "Churn Brier score",
-        False,
-        "{:.3f}",
-        "Mean squared gap between probability and outcome (0 = perfect).",
-    ),
-    "churn_logloss": MetricInfo(
-        "Churn log-loss", False, "{:.3f}", "Penalises probabilities that were confident and wrong."
-    ),
-    "churn_ece": MetricInfo(
-        "Calibration error (ECE)",
-        False,
-        "{:.3f}",
-        "Average gap between predicted and observed churn rate over 10 bins.",
-    ),
-    "churn_lift_top10": MetricInfo(
-        "Lift in top 10%",
-        True,
-        "{:.2f}×",
-        "Churn rate of the riskiest 10% ÷ overall churn rate (1 = random).",
-    ),
-    "clv_mae": MetricInfo(
-        "CLV mean absolute error", False, "{:,.2f}", "Average miss of predicted revenue per customer."
-    ),
-    "clv_rmse": MetricInfo(
-        "CLV root mean squared error", False, "{:,.2f}", "Like the MAE, but large misses weigh more."
-    ),
-    "clv_spearman": MetricInfo(
-        "CLV rank correlation",
-        True,
-        "{:.3f}",
-        "Spearman correlation of predicted and actual revenue (1 = same order).",
-    ),
-    "clv_gini_norm": MetricInfo(
-        "CLV normalised Gini",
-        True,
-        "{:.3f}",
-        "How well the ranking puts revenue at the top, relative to a perfect ranking (0 = random).",
-    ),
+    name: MetricInfo(m.label, m.higher_is_better, _FORMATS[name], m.description)
+    for name, m in METRICS.items()
 }
 """Display name, direction, format and meaning of each DESIGN.md metric (without prefix)."""
 
-BASE_METRICS: tuple[str, ...] = tuple(METRIC_INFO)
+BASE_METRICS: tuple[str, ...] = METRIC_NAMES
 """The ten metric names, in table order."""
 
-HIGHER_IS_BETTER: dict[str, bool] = {name: info.higher_is_better for name, info in METRIC_INFO.items()}
+HIGHER_IS_BETTER: dict[str, bool] = {name: m.higher_is_better for name, m in METRICS.items()}
 
-SPLITS: dict[str, str] = {"": "All customers", "_one_time": "One-time buyers", "_repeat": "Repeat buyers"}
+SPLITS: dict[str, str] = SPLIT_SUFFIXES
 """Metric-name suffix of each customer group, and its display name."""
 
-PREFIXES: dict[str, str] = {
-    "model": "",
-    "baseline_recency": "baseline_recency_",
-    "baseline_btyd": "baseline_btyd_",
-}
+PREFIXES: dict[str, str] = {"model": "", **BASELINE_PREFIXES}
 FLAG_COLUMN = "better_than_baseline"
 
 _IN_SENTENCE = {"baseline_recency": "recency", "baseline_btyd": "BG/NBD"}
@@ -155,14 +120,14 @@ def metrics_table(metrics: Mapping[str, float]) -> pd.DataFrame:
 
 
 def base_name(row: str) -> str:
-    for suffix in ("_one_time", "_repeat"):
-        if row.endswith(suffix):
+    for suffix in SPLIT_SUFFIXES:
+        if suffix and row.endswith(suffix):
             return row[: -len(suffix)]
     return row
 
 
 def split_of(row: str) -> str:
-    return next((s for s in ("_one_time", "_repeat") if row.endswith(s)), "")
+    return next((s for s in SPLIT_SUFFIXES if s and row.endswith(s)), "")
 
 
 def is_missing(value: Any) -> bool:

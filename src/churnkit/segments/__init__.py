@@ -11,7 +11,8 @@ from churnkit.segments.actions import (
     segment_action_map,
     value_cuts,
 )
-from churnkit.segments.clusters import DEFAULT_CLUSTER_FEATURES, BehaviourClusters, name_clusters
+from churnkit.segments.cluster_names import name_clusters
+from churnkit.segments.clusters import DEFAULT_CLUSTER_FEATURES, BehaviourClusters
 from churnkit.segments.rfm import (
     DEFAULT_SEGMENT_MAP,
     SEGMENT_ORDER,

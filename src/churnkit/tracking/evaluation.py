@@ -21,9 +21,10 @@ import pandas as pd
 
 from churnkit.config import Config
 from churnkit.errors import InputError
+from churnkit.models.metrics import METRIC_NAMES
 from churnkit.monitoring.campaign import measure_campaign
 from churnkit.monitoring.realized import Evaluation, evaluate_scores
-from churnkit.tracking.runs import MAIN_METRICS, _finite, _mlflow, _store_lock, load_model, tracking_uri
+from churnkit.tracking.runs import _finite, _mlflow, _store_lock, load_model, tracking_uri
 
 __all__ = ["Promise", "backtest_promise", "evaluate_file", "log_evaluation_run"]
 
@@ -66,7 +67,7 @@ def backtest_promise(model_uri: str, cfg: Config) -> Promise:
             {},
             [f"training run {run_id} is not in {tracking_uri(cfg)}: no backtest to compare with"],
         )
-    return Promise(run_id, horizon, {k: float(metrics[k]) for k in MAIN_METRICS if k in metrics})
+    return Promise(run_id, horizon, {k: float(metrics[k]) for k in METRIC_NAMES if k in metrics})
 
 
 def log_evaluation_run(

@@ -28,21 +28,12 @@ import pandas as pd
 from churnkit.config import Config
 from churnkit.data.load import ShopData
 from churnkit.errors import ModelError
+from churnkit.models.metrics import METRIC_NAMES
 from churnkit.pipeline import ChurnkitModel, TrainResult
 
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
-MAIN_METRICS = (
-    "churn_auc",
-    "churn_pr_auc",
-    "churn_brier",
-    "churn_logloss",
-    "churn_ece",
-    "churn_lift_top10",
-    "clv_mae",
-    "clv_rmse",
-    "clv_spearman",
-    "clv_gini_norm",
-)
+MAIN_METRICS = METRIC_NAMES
+"""The registry's metric names, logged by every run (with the baseline prefixes beside them)."""
 CHAMPION = "champion"
 
 
