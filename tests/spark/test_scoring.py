@@ -8,6 +8,7 @@ as `ChurnkitModel.score` does locally: every score column within 1e-9.
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import pytest
 
@@ -64,6 +65,8 @@ def test_pipeline_trains_and_scores_unchanged_on_spark_data(shop):
     assert on_spark.backtest.champions == on_duck.backtest.champions == {"churn": "btyd", "clv": "btyd"}
     assert _without_timings(on_spark.summary) == _without_timings(on_duck.summary)
     assert on_spark.backtest.metrics.keys() == on_duck.backtest.metrics.keys()
+    for name in ("churn_auc", "churn_brier", "clv_gini_norm", "clv_mae"):
+        assert math.isfinite(on_duck.backtest.metrics[name]), name  # a NaN on both engines would pass below
     for name, value in on_duck.backtest.metrics.items():
         assert on_spark.backtest.metrics[name] == pytest.approx(value, rel=1e-9, abs=1e-9, nan_ok=True), name
     assert_same_table(on_spark.scores, on_duck.scores)
