@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from churnkit.errors import ModelError
-from churnkit.pipeline import choose_champions, held_out_customers
+from churnkit.models.backtest import choose_champions, held_out_customers
 
 BEST = {"churn": "best", "clv": "best"}
 BOTH = {"churn": True, "clv": True}

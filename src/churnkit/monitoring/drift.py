@@ -139,11 +139,11 @@ def score_and_drift(model: Any, data: Any, *, as_of: Any = None) -> tuple[pd.Dat
     """
     import datetime as dt
 
+    from churnkit.dates import parse_optional_date
     from churnkit.errors import DataTooShortError
-    from churnkit.pipeline import _day
 
     first, last = data.date_range()
-    day = _day(as_of) or (last + dt.timedelta(days=1))
+    day = parse_optional_date(as_of, name="as_of") or (last + dt.timedelta(days=1))
     if day <= first:
         raise DataTooShortError(
             f"as-of date {day} is not after the first purchase ({first}): no customer base"

@@ -28,7 +28,8 @@ import pandas as pd
 from churnkit.config import Config
 from churnkit.data.load import ShopData
 from churnkit.errors import ModelError
-from churnkit.pipeline import ChurnkitModel, TrainResult
+from churnkit.models.churnkit_model import ChurnkitModel
+from churnkit.pipeline import TrainResult
 
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 MAIN_METRICS = (
