@@ -26,7 +26,7 @@ from churnkit.outputs import format_scores, next_purchase_dates
 from churnkit.schema import BTYD_COLUMNS, KEYS, LABEL_COLUMNS, SCORE_COLUMNS
 from churnkit.segments import BehaviourClusters, RFMScorer, recommended_actions, risk_cuts, value_cuts
 
-__all__ = ["RISK_TIE_BREAK", "BoostedModels", "ChurnkitModel", "fit_boosted", "model_input_columns"]
+__all__ = ["RISK_TIE_BREAK", "BoostedModels", "ChurnkitModel", "fit_boosted", "model_input_columns", "scoring_date"]
 
 BOOSTED = {"churn": "boosted", "clv": "boosted"}
 
@@ -39,6 +39,16 @@ def model_input_columns(table: pd.DataFrame) -> list[str]:
     """
     skip = {*KEYS, *LABEL_COLUMNS}
     return [c for c in table.columns if c not in skip]
+
+
+def scoring_date(data: Any, as_of: dt.date | str | None) -> dt.date:
+    """The as-of date to score ``data`` at: ``as_of``, by default the day after the last purchase; it must
+    come after the first purchase (else there is no customer base)."""
+    first, last = data.date_range()
+    day = parse_optional_date(as_of, name="as_of") or (last + dt.timedelta(days=1))
+    if day <= first:
+        raise DataTooShortError(f"as-of date {day} is not after the first purchase ({first}): no customer base")
+    return day
 
 
 class BoostedModels:
@@ -180,14 +190,7 @@ class ChurnkitModel:
     def score(self, data: ShopData, *, as_of: dt.date | str | None = None) -> pd.DataFrame:
         """The score table for the customer base at as_of (default: the day after the last purchase)."""
         self._check_fitted()
-        first, last = data.date_range()
-        as_of = parse_optional_date(as_of, name="as_of") or (last + dt.timedelta(days=1))
-        if as_of <= first:
-            raise DataTooShortError(
-                f"as-of date {as_of} is not after the first purchase ({first}): no customer base"
-            )
-        features = self.features(data, as_of=as_of)
-        return self.score_features(features)
+        return self.score_features(self.features(data, as_of=scoring_date(data, as_of)))
 
     def features(self, data: ShopData, *, as_of: dt.date) -> pd.DataFrame:
         """The feature table of the customer base at ``as_of``, with the model's feature settings."""
@@ -213,14 +216,7 @@ class ChurnkitModel:
 
     def score_features(self, features: pd.DataFrame) -> pd.DataFrame:
         """Score a feature table row by row (the same result in one batch or many, e.g. on Spark)."""
-        self._check_fitted()
-        missing = [c for c in self.required_columns() if c not in features.columns]
-        if missing:
-            raise ModelError(
-                f"the data does not match the model's schema: missing feature columns {', '.join(missing[:8])}"
-                + (" ..." if len(missing) > 8 else "")
-                + " (was the model trained with events/customers tables that are not given now?)"
-            )
+        self.check_columns(features.columns)
         full, out = self._predict(features, reasons=True)
         if self.churn_ is None:
             out["top_reasons"] = btyd_reasons(full).to_numpy(dtype=object)
@@ -265,6 +261,17 @@ class ChurnkitModel:
         out["recommended_action"] = actions["recommended_action"].to_numpy()
         out["expected_saved_value"] = out["churn_probability"] * out["predicted_clv"] * self.save_rate
         return format_scores(out[list(SCORE_COLUMNS)])
+
+    def check_columns(self, columns: Any) -> None:
+        """ModelError naming the feature columns the model needs that ``columns`` lacks (a pandas or Spark
+        table's columns)."""
+        missing = [c for c in self.required_columns() if c not in set(columns)]
+        if missing:
+            raise ModelError(
+                f"the data does not match the model's schema: missing feature columns {', '.join(missing[:8])}"
+                + (" ..." if len(missing) > 8 else "")
+                + " (was the model trained with events/customers tables that are not given now?)"
+            )
 
     def _predict(self, features: pd.DataFrame, *, reasons: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Features + BTYD outputs, and the churn probability and H-day CLV of the champion model.
