@@ -71,7 +71,7 @@ SCORE_SCHEMA = (
     "value_tier string, risk_tier string, top_reasons string, recommended_action string, "
     "expected_saved_value double"
 )
-"""The score table (`churnkit.pipeline.SCORE_COLUMNS`) as the ``result_type`` of the Spark UDF."""
+"""The score table (`churnkit.schema.SCORE_COLUMNS`) as the ``result_type`` of the Spark UDF."""
 
 _ROW_BITS = 33  # monotonically_increasing_id(): partition id in the upper 31 bits, row in partition below
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")  # s3://, s3a://, hdfs://, abfss://, dbfs:/, file:/ ...

@@ -26,7 +26,14 @@ from churnkit.outputs import format_scores, next_purchase_dates
 from churnkit.schema import BTYD_COLUMNS, KEYS, LABEL_COLUMNS, SCORE_COLUMNS
 from churnkit.segments import BehaviourClusters, RFMScorer, recommended_actions, risk_cuts, value_cuts
 
-__all__ = ["RISK_TIE_BREAK", "BoostedModels", "ChurnkitModel", "fit_boosted", "model_input_columns", "scoring_date"]
+__all__ = [
+    "RISK_TIE_BREAK",
+    "BoostedModels",
+    "ChurnkitModel",
+    "fit_boosted",
+    "model_input_columns",
+    "scoring_date",
+]
 
 BOOSTED = {"churn": "boosted", "clv": "boosted"}
 
@@ -47,7 +54,9 @@ def scoring_date(data: Any, as_of: dt.date | str | None) -> dt.date:
     first, last = data.date_range()
     day = parse_optional_date(as_of, name="as_of") or (last + dt.timedelta(days=1))
     if day <= first:
-        raise DataTooShortError(f"as-of date {day} is not after the first purchase ({first}): no customer base")
+        raise DataTooShortError(
+            f"as-of date {day} is not after the first purchase ({first}): no customer base"
+        )
     return day
 
 

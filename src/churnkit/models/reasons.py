@@ -1,7 +1,7 @@
 """Per-customer churn reasons: the features pushing the risk up, as short phrases a marketer reads.
 
 :func:`top_reasons` takes per-feature contributions to the churn log-odds (from
-:meth:`churnkit.models.boosting.ChurnClassifier.contributions`) and the feature values, keeps the
+:meth:`churnkit.models.churn.ChurnClassifier.contributions`) and the feature values, keeps the
 features with the largest positive contributions and phrases each with its value, e.g.
 ``"no purchase in 120 days; spend down 60% on the previous quarter; only one purchase so far"``.
 
