@@ -104,3 +104,18 @@ def test_pickled_model_scores_the_same_and_old_import_paths_still_resolve(traine
     assert old_boosting.SigmoidCalibrator is SigmoidCalibrator
     loaded = pickle.loads(pickle.dumps(result.model))
     pd.testing.assert_frame_equal(loaded.score(data, as_of=result.summary["as_of"]), result.scores)
+
+
+def test_a_model_saved_with_the_old_attribute_names_loads_under_the_new_ones(trained):
+    data, result = trained
+    state = dict(vars(result.model))
+    state["feature_columns_"] = state.pop("input_columns_")  # as pickled before the rename
+    state["categorical_columns_"] = state.pop("categorical_inputs_")
+    old = ChurnkitModel.__new__(ChurnkitModel)
+    old.__setstate__(state)
+    assert old.input_columns_ == result.model.input_columns_ and not hasattr(old, "feature_columns_")
+    pd.testing.assert_frame_equal(old.score_features(model_features(data, result)), result.scores)
+
+
+def model_features(data, result):  # type: ignore[no-untyped-def]
+    return result.model.features(data, as_of=pd.Timestamp(result.summary["as_of"]).date())

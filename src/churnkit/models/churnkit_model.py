@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 BOOSTED = {"churn": "boosted", "clv": "boosted"}
+_RENAMED = {"feature_columns_": "input_columns_", "categorical_columns_": "categorical_inputs_"}
 
 
 def model_input_columns(table: pd.DataFrame) -> list[str]:
@@ -109,8 +110,8 @@ class ChurnkitModel:
     (the ``segments`` config); ``seed``.
 
     Fitted attributes: ``btyd_`` (None when every BTYD model failed on the base) and ``btyd_outcome_``,
-    ``champions_`` (the champions used: boosted where BTYD is missing), ``feature_columns_`` (the boosted
-    models' inputs), ``categorical_columns_``, ``churn_`` and ``clv_`` (None for a BTYD champion),
+    ``champions_`` (the champions used: boosted where BTYD is missing), ``input_columns_`` (the boosted
+    models' inputs: features and BTYD outputs), ``categorical_inputs_``, ``churn_`` and ``clv_`` (None for a BTYD champion),
     ``clusters_``, ``rfm_``, ``drift_reference_``, ``risk_cuts_`` and ``value_cuts_``.
     """
 
@@ -133,6 +134,10 @@ class ChurnkitModel:
         self.segment_settings = segment_settings
         self.seed = seed
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Models saved before the inputs were renamed (``feature_columns_``, ``categorical_columns_``) load."""
+        self.__dict__.update({_RENAMED.get(k, k): v for k, v in state.items()})
+
     # ---- fitting ---------------------------------------------------------------------------
     def fit(self, table: pd.DataFrame, *, base: pd.DataFrame) -> ChurnkitModel:
         """Fit on labelled snapshots ``table`` (with BTYD columns, NaN where the BTYD fit failed) and the
@@ -148,8 +153,8 @@ class ChurnkitModel:
             champions = dict(BOOSTED)
         self.champions_ = champions
         boosted = fit_boosted(table, targets=champions, btyd_settings=self.btyd_settings, seed=self.seed)
-        self.feature_columns_ = boosted.columns
-        self.categorical_columns_ = [c for c in self.feature_columns_ if _is_text(table[c])]
+        self.input_columns_ = boosted.columns
+        self.categorical_inputs_ = [c for c in self.input_columns_ if _is_text(table[c])]
         self.churn_, self.clv_ = boosted.churn, boosted.clv
         latest = table[table["as_of"] == table["as_of"].max()]
         self.clusters_ = BehaviourClusters(
@@ -297,7 +302,7 @@ class ChurnkitModel:
                 "as_of": pd.to_datetime(full["as_of"]).dt.date.astype(str),
             }
         )
-        X = full[self.feature_columns_] if (self.churn_ is not None or self.clv_ is not None) else None
+        X = full[self.input_columns_] if (self.churn_ is not None or self.clv_ is not None) else None
         if self.churn_ is not None:
             if reasons:
                 method = self.btyd_settings.get("reasons", "path")
@@ -319,7 +324,7 @@ class ChurnkitModel:
         self._check_fitted()
         cols = ["customer_id", "as_of", "frequency", "recency", "T", "monetary_value"]
         if getattr(self, "churn_", None) is not None or getattr(self, "clv_", None) is not None:
-            cols += [c for c in self.feature_columns_ if c not in BTYD_COLUMNS]
+            cols += [c for c in self.input_columns_ if c not in BTYD_COLUMNS]
         return list(dict.fromkeys(cols))
 
     def feature_importance(self) -> pd.DataFrame | None:

@@ -114,7 +114,7 @@ def fit_reference(model: Any, table: pd.DataFrame) -> dict[str, Any]:
     Called at the end of ``ChurnkitModel.fit`` (the boosted churn model's probability, or the BTYD
     P(no purchase in H) when there is no boosted model).
     """
-    cols = list(model.feature_columns_)
+    cols = list(model.input_columns_)
     frame = table
     if len(frame) > _MAX_ROWS:
         frame = frame.sample(_MAX_ROWS, random_state=0)

@@ -399,7 +399,7 @@ def feature_schema(model: ChurnkitModel) -> dict[str, Any]:
     from churnkit.features import FEATURES
 
     meaning = {f.name: f for f in FEATURES}
-    cols = getattr(model, "feature_columns_", None) or model.required_columns()
+    cols = getattr(model, "input_columns_", None) or model.required_columns()
     out = []
     for c in cols:
         f = meaning.get(c)
