@@ -25,7 +25,14 @@ from churnkit.errors import DataTooShortError
 from churnkit.features.purchases import distinct_channels
 from churnkit.features.snapshots import Schedule, months_not_learned, schedule
 from churnkit.features.training import snapshot_table
-from churnkit.models.backtest import Backtest, champion_view, choose_champions, evaluate, held_out_customers
+from churnkit.models.backtest import (
+    Backtest,
+    can_train_boosted,
+    champion_view,
+    choose_champions,
+    evaluate,
+    split_customers,
+)
 from churnkit.models.churnkit_model import BOOSTED, ChurnkitModel, fit_boosted
 from churnkit.models.training_tables import MIN_SNAPSHOT_CUSTOMERS, SnapshotTables
 
@@ -77,17 +84,8 @@ def train(data: ShopData, cfg: Config, *, progress: Progress | None = None) -> T
         raise DataTooShortError(f"only {len(test)} customers in the base at the test snapshot {plan.test}")
     train_table = snaps.stack(plan.train)
     if plan.evidence == "customer_holdout" and not train_table.empty:
-        seed = cfg.training.seed
-        test = test[held_out_customers(test["customer_id"], seed=seed)].reset_index(drop=True)
-        train_table = train_table[~held_out_customers(train_table["customer_id"], seed=seed)].reset_index(
-            drop=True
-        )
-    boosted_possible = (
-        not train_table.empty
-        and len(train_table) >= 8
-        and train_table["churned"].nunique() == 2
-        and (train_table["future_revenue"] > 0).any()
-    )
+        test, train_table = split_customers(test, train_table, seed=cfg.training.seed)
+    boosted_possible = can_train_boosted(train_table)
     mode = "boosted" if boosted_possible else "btyd_only"
     candidates = None
     if boosted_possible:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from churnkit.models.backtest import champion_view, evaluate
+from churnkit.models.backtest import can_train_boosted, champion_view, evaluate, split_customers
 from churnkit.models.churnkit_model import BoostedModels
 
 
@@ -94,3 +94,26 @@ def test_champion_view_names_the_champions_metrics_plainly():
     assert out == {**metrics, "churn_auc": 0.8, "clv_mae": 3.0}
     assert view["churn_probability"].tolist() == [0.1] and view["predicted_clv"].tolist() == [5.0]
     assert "churn_auc" not in metrics and "churn_probability" not in pred  # inputs left as they were
+
+
+def test_customer_hold_out_split_keeps_test_customers_out_of_training():
+    test, train = split_customers(TEST, TRAIN.assign(customer_id=[f"c{i % 200}" for i in range(400)]), seed=0)
+    assert 0 < len(test) < len(TEST)
+    assert not set(test["customer_id"]) & set(train["customer_id"])
+    assert set(test["customer_id"]) | set(train["customer_id"]) == set(TEST["customer_id"])
+    assert test.index.equals(pd.RangeIndex(len(test)))
+
+
+@pytest.mark.parametrize(
+    ("train", "expected"),
+    [
+        (TRAIN, True),
+        (pd.DataFrame(), False),
+        (TRAIN.head(7), False),  # too few rows to hold any out
+        (TRAIN.assign(churned=1), False),  # one churn class
+        (TRAIN.assign(future_revenue=0.0), False),  # nobody bought: no CLV target
+    ],
+    ids=["ok", "empty", "seven-rows", "one-class", "no-revenue"],
+)
+def test_when_the_boosted_models_can_be_trained(train, expected):
+    assert can_train_boosted(train) is expected

@@ -24,10 +24,12 @@ __all__ = [
     "CHAMPION_METRICS",
     "HOLDOUT_CUSTOMER_SHARE",
     "Backtest",
+    "can_train_boosted",
     "champion_view",
     "choose_champions",
     "evaluate",
     "held_out_customers",
+    "split_customers",
 ]
 
 HOLDOUT_CUSTOMER_SHARE = 0.2
@@ -70,6 +72,27 @@ def held_out_customers(
         customer_ids.astype(str), index=False, hash_key=f"churnkit{seed:08d}"[:16]
     )
     return (keys.to_numpy(dtype=np.uint64) % np.uint64(10_000)) < np.uint64(round(share * 10_000))
+
+
+def split_customers(
+    test: pd.DataFrame, train: pd.DataFrame, *, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The customer hold-out backtest (a short history): the held-out customers of the test snapshot, and
+    the training rows of every other customer."""
+    test = test[held_out_customers(test["customer_id"], seed=seed)].reset_index(drop=True)
+    train = train[~held_out_customers(train["customer_id"], seed=seed)].reset_index(drop=True)
+    return test, train
+
+
+def can_train_boosted(train: pd.DataFrame) -> bool:
+    """Whether the training rows support the boosted models: at least 8 rows, churners and non-churners, and
+    some future revenue."""
+    return (
+        not train.empty
+        and len(train) >= 8
+        and train["churned"].nunique() == 2
+        and bool((train["future_revenue"] > 0).any())
+    )
 
 
 def evaluate(
