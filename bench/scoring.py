@@ -63,7 +63,7 @@ def step_train(folder: Path, n_customers: int, seed: int) -> dict:
         "champion": result.backtest.champion,
         "churn_auc": result.backtest.metrics.get("churn_auc"),
         "training_rows": result.summary["training_rows"],
-        "features": len(result.model.feature_columns_),
+        "features": len(result.model.input_columns_),
         "churn_trees": result.model.churn_.booster_.num_trees() if result.model.churn_ is not None else 0,
     }
 
@@ -130,7 +130,7 @@ def compare_reasons(model, features, n: int = REASONS_SAMPLE) -> dict:  # type: 
     import numpy as np
 
     full, _ = model._predict(features.iloc[:n])
-    X = full[model.feature_columns_]
+    X = full[model.input_columns_]
     timed = {}
     values = {}
     for method in ("shap", "path"):

@@ -16,7 +16,8 @@ from churnkit.data.load import ShopData
 from churnkit.datasets.sample_shop import generate_shop
 from churnkit.jobs.segment import SEGMENT_COLUMNS, segment_customers
 from churnkit.outputs import format_scores, next_purchase_dates
-from churnkit.pipeline import SCORE_COLUMNS, train
+from churnkit.pipeline import train
+from churnkit.schema import SCORE_COLUMNS
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "outputs.md"
 

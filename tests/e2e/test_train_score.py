@@ -344,4 +344,4 @@ def test_per_target_champions_reach_the_run_and_the_model(shop, tmp_path):
     data = load_shop(str(shop["transactions"]))
     full, out = model._predict(model.features(data, as_of=pd.Timestamp(run["test_as_of"]).date()))
     np.testing.assert_allclose(out["churn_probability"], full["p_no_purchase"])  # BTYD's own P(no purchase)
-    np.testing.assert_allclose(out["predicted_clv"], model.clv_.predict(full[model.feature_columns_]))
+    np.testing.assert_allclose(out["predicted_clv"], model.clv_.predict(full[model.input_columns_]))

@@ -1,4 +1,7 @@
-"""Rolling origins and stacked training tables."""
+"""One labelled snapshot (features at D joined with the labels of [D, D+H)), on a tiny hand-worked shop.
+
+The as-of dates themselves come from the one scheduler (churnkit.features.snapshots, tests/features/test_snapshots.py).
+"""
 
 from __future__ import annotations
 
@@ -7,76 +10,72 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from churnkit.errors import ConfigError, DataTooShortError
-from churnkit.features import build_features, build_labels, build_training_table, data_end, rolling_origins
+from churnkit.data.load import ShopData
+from churnkit.features import snapshot_table
+from churnkit.features.snapshots import schedule
+from churnkit.features.training import reproducible
+
+D = dt.date(2024, 3, 1)
+SETTINGS = {"windows": (30,), "channels": []}
 
 
-def test_latest_origin_keeps_the_whole_horizon_inside_the_data():
-    got = rolling_origins(dt.date(2024, 6, 30), horizon_days=90, n_snapshots=3, spacing_days=30)
-    assert got == [dt.date(2024, 2, 2), dt.date(2024, 3, 3), dt.date(2024, 4, 2)]
-    assert got[-1] + dt.timedelta(days=90 - 1) == dt.date(2024, 6, 30)
+def shop(rows: list[tuple[str, str, float]]) -> ShopData:
+    tx = pd.DataFrame(rows, columns=["customer_id", "timestamp", "amount"])
+    tx["timestamp"] = pd.to_datetime(tx["timestamp"])
+    return ShopData.from_frames(tx)
 
 
-def test_min_history_limits_the_origins():
-    kwargs = {"horizon_days": 90, "n_snapshots": 3, "spacing_days": 30, "first_date": dt.date(2024, 1, 1)}
-    assert rolling_origins(dt.date(2024, 6, 30), min_history_days=32, **kwargs)[0] == dt.date(2024, 2, 2)
-    with pytest.raises(DataTooShortError, match="Only 2 of 3"):
-        rolling_origins(dt.date(2024, 6, 30), min_history_days=33, **kwargs)
+ROWS = [
+    ("b", "2024-01-10 09:00", 20.0),  # bought before D only: churned
+    ("a", "2024-01-05 10:00", 50.0),
+    ("a", "2024-02-29 23:59", 10.0),  # the last minute before D is history
+    ("a", "2024-03-01 00:00", 30.0),  # D 00:00 is in the window
+    ("a", "2024-03-20 12:00", -5.0),  # a return in the window: net revenue
+    ("a", "2024-03-31 00:00", 99.0),  # D + 30 days 00:00 is outside a 30-day window
+    ("c", "2024-03-05 08:00", 40.0),  # first purchase after D: not in the base at D
+]
 
 
-def test_rolling_origin_arguments_are_checked():
-    with pytest.raises(ConfigError, match="n_snapshots"):
-        rolling_origins(dt.date(2024, 6, 30), horizon_days=90, n_snapshots=0, spacing_days=30)
-    with pytest.raises(ConfigError, match="needs first_date"):
-        rolling_origins(
-            dt.date(2024, 6, 30), horizon_days=90, n_snapshots=1, spacing_days=30, min_history_days=5
-        )
+def test_labels_of_the_base_by_hand():
+    snap = snapshot_table(shop(ROWS), D, horizon_days=30, **SETTINGS)
+    assert snap["customer_id"].tolist() == ["a", "b"]  # sorted, c is not in the base
+    assert snap["churned"].tolist() == [0, 1]
+    assert snap["future_revenue"].tolist() == [25.0, 0.0]
+    assert snap["future_purchases"].tolist() == [1, 0]  # the return is no purchase day
+    assert snap["orders"].tolist() == [2, 1]  # history only: the two orders before D
 
 
-@pytest.fixture(scope="module")
-def training(shop_tables):
-    t = shop_tables
-    end = data_end(t["transactions"])
-    as_ofs = rolling_origins(end, horizon_days=60, n_snapshots=3, spacing_days=45)
-    table = build_training_table(
-        t["transactions"], t["events"], t["customers"], as_ofs=as_ofs, horizon_days=60, windows=(30, 90)
-    )
-    return as_ofs, table
+def test_features_ignore_everything_from_d_on_and_scoring_tables_have_no_labels():
+    full = snapshot_table(shop(ROWS), D, **SETTINGS)
+    history = snapshot_table(shop([r for r in ROWS if pd.Timestamp(r[1]) < pd.Timestamp(D)]), D, **SETTINGS)
+    pd.testing.assert_frame_equal(full, history)
+    assert not {"churned", "future_revenue", "future_purchases"} & set(full.columns)
 
 
-def test_training_table_stacks_features_and_labels(training, shop_tables):
-    as_ofs, table = training
-    assert sorted(table["as_of"].dt.date.unique()) == as_ofs
-    assert not table.duplicated(["customer_id", "as_of"]).any()
-    assert {
-        "churned",
-        "future_revenue",
-        "future_purchases",
-        "orders_90d",
-        "sessions_30d",
-        "attr_country",
-    } <= set(table.columns)
-    t = shop_tables
-    d = as_ofs[0]
-    feats = build_features(t["transactions"], t["events"], t["customers"], as_of=d, windows=(30, 90))
-    feats = feats.to_pandas()
-    labels = build_labels(t["transactions"], as_of=d, horizon_days=60).to_pandas()
-    one = table[table["as_of"].dt.date == d].reset_index(drop=True)
-    expected = feats.merge(labels.drop(columns="as_of"), on="customer_id").sort_values("customer_id")
-    # Channels are fixed from the latest as_of: the earliest snapshot may have extra all-zero columns.
-    for col in expected.columns:
-        pd.testing.assert_series_equal(one[col], expected[col].reset_index(drop=True), check_names=False)
+def test_nobody_before_d_gives_an_empty_table():
+    assert snapshot_table(shop(ROWS), dt.date(2024, 1, 1), horizon_days=30, **SETTINGS).empty
 
 
-def test_labels_must_be_fully_observed(shop_tables):
-    tx = shop_tables["transactions"]
-    end = data_end(tx)
-    ok = end + dt.timedelta(days=1) - dt.timedelta(days=30)
-    build_training_table(tx, as_ofs=[ok], horizon_days=30, windows=(30,))
-    with pytest.raises(DataTooShortError, match="runs past the data"):
-        build_training_table(tx, as_ofs=[ok + dt.timedelta(days=1)], horizon_days=30)
+def test_rows_are_sorted_and_floats_rounded_for_reproducible_fits():
+    frame = pd.DataFrame({"customer_id": ["z", "a"], "x": [1.123456789123, 2.0], "n": [3, 4]})
+    out = reproducible(frame)
+    assert out["customer_id"].tolist() == ["a", "z"]
+    assert out["x"].tolist() == [2.0, 1.12345679]
+    assert out["n"].tolist() == [4, 3]
+    assert frame["x"].iloc[0] == 1.123456789123  # the input is left as it is
 
 
-def test_empty_snapshot_is_an_error(shop_tables):
-    with pytest.raises(DataTooShortError, match="No customer"):
-        build_training_table(shop_tables["transactions"], as_ofs=[dt.date(2021, 1, 1)], horizon_days=30)
+def test_every_planned_snapshot_has_its_label_window_inside_the_data():
+    """The scheduler's dates and the snapshot's labels agree: a label window never runs past the data."""
+    rows = [(f"c{i % 7}", f"2024-{1 + i // 28:02d}-{1 + i % 28:02d} 12:00", 10.0 + i) for i in range(150)]
+    data = shop(rows)
+    first, last = data.date_range()
+    plan = schedule(first, last, last + dt.timedelta(days=1), horizon_days=30, min_history_days=14)
+    assert plan.test is not None and plan.final
+    for d in plan.final:
+        assert d + dt.timedelta(days=30) <= last + dt.timedelta(days=1)
+        snap = snapshot_table(data, d, horizon_days=30, **SETTINGS)
+        in_window = [r for r in rows if d <= pd.Timestamp(r[1]).date() < d + dt.timedelta(days=30)]
+        base = {r[0] for r in rows if pd.Timestamp(r[1]).date() < d}
+        expected = sum(r[2] for r in in_window if r[0] in base)
+        assert snap["future_revenue"].sum() == pytest.approx(expected)

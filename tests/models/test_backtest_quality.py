@@ -56,7 +56,7 @@ def test_scores_take_the_churn_probability_from_the_reasons_contributions(sample
     full, _ = model._predict(_base_features(sample_result))
     np.testing.assert_allclose(  # the scores file holds probabilities to 4 decimals (churnkit.outputs)
         scores["churn_probability"].to_numpy(),
-        model.churn_.predict_proba(full[model.feature_columns_]).round(4),
+        model.churn_.predict_proba(full[model.input_columns_]).round(4),
         rtol=0,
         atol=1e-12,
     )

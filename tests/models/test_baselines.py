@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.exceptions import NotFittedError
 
-from churnkit.errors import InputError
+from churnkit.errors import InputError, NotFittedError
 from churnkit.models.baselines import RecencyBaseline
 from churnkit.models.metrics import churn_metrics
 

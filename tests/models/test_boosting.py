@@ -8,17 +8,13 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.exceptions import NotFittedError
 from sklearn.isotonic import IsotonicRegression
 
-from churnkit.errors import DataTooShortError, InputError, ModelError
-from churnkit.models.boosting import (
-    CalibrationWarning,
-    ChurnClassifier,
-    CLVRegressor,
-    SigmoidCalibrator,
-    time_holdout,
-)
+from churnkit.errors import ChurnkitWarning, DataTooShortError, InputError, ModelError, NotFittedError
+from churnkit.models.calibration import CalibrationWarning, SigmoidCalibrator
+from churnkit.models.churn import ChurnClassifier
+from churnkit.models.clv import CLVRegressor
+from churnkit.models.gbm import time_holdout
 from churnkit.models.metrics import churn_metrics, clv_metrics
 
 FEATURES = ["days_since_last_purchase", "orders_90d", "revenue_365d", "country", "sessions_30d"]
@@ -205,7 +201,7 @@ def test_contributions_are_log_odds_without_bias(churn_model, future):
 @pytest.mark.parametrize("chunk", [1000, 3])
 def test_path_contributions_sum_to_log_odds_and_follow_each_split(churn_model, future, chunk):
     """Path attribution: additive like SHAP, and on a one-split stump it credits that split's feature."""
-    from churnkit.models.boosting import path_contributions
+    from churnkit.models.attribution import path_contributions
 
     X = future[FEATURES].iloc[:50]
     enc = churn_model._encode(X)
@@ -277,6 +273,23 @@ def test_one_class_held_out_fold_warns_and_stays_uncalibrated(table):
             table[FEATURES], y, time_index=table["as_of"]
         )
     assert model.calibration_ == "none"
+
+
+def test_not_fitted_is_one_typed_error_and_the_warning_is_churnkits():
+    """Every boosted-model part signals "not fitted" with churnkit's NotFittedError (a ModelError, so the CLI
+    exits 2); the calibration warning is a ChurnkitWarning."""
+    X = pd.DataFrame({"a": [1.0, 2.0]})
+    for call in (
+        lambda: ChurnClassifier().predict_proba(X),
+        lambda: ChurnClassifier().contributions(X),
+        lambda: CLVRegressor().predict(X),
+        lambda: CLVRegressor().feature_importance(),
+        lambda: SigmoidCalibrator().predict([0.0]),
+    ):
+        with pytest.raises(NotFittedError, match="not fitted yet"):
+            call()
+    assert issubclass(NotFittedError, ModelError)
+    assert issubclass(CalibrationWarning, ChurnkitWarning)
 
 
 def test_sigmoid_calibrator_recovers_a_logistic_curve():

@@ -268,7 +268,8 @@ def test_readable_name():
 
 def _row_by_row(contributions: pd.DataFrame, X: pd.DataFrame, k: int, threshold: float) -> list[str]:
     """The definition, one row at a time: sort by contribution (stable), phrase, skip repeats, stop at k."""
-    from churnkit.models.reasons import _family, _phraser
+    from churnkit.models.phrases import family as _family
+    from churnkit.models.phrases import phraser as _phraser
 
     phrasers = {c: _phraser(c, {}) for c in contributions.columns}
     out = []

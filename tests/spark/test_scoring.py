@@ -14,7 +14,8 @@ import pytest
 
 from churnkit.engines.spark import score_on_spark, spark_features
 from churnkit.errors import ModelError
-from churnkit.pipeline import SCORE_COLUMNS, train
+from churnkit.pipeline import train
+from churnkit.schema import SCORE_COLUMNS
 
 from .conftest import PYSPARK_ON_PANDAS3, assert_same_table
 

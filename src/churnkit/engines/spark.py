@@ -71,7 +71,7 @@ SCORE_SCHEMA = (
     "value_tier string, risk_tier string, top_reasons string, recommended_action string, "
     "expected_saved_value double"
 )
-"""The score table (`churnkit.pipeline.SCORE_COLUMNS`) as the ``result_type`` of the Spark UDF."""
+"""The score table (`churnkit.schema.SCORE_COLUMNS`) as the ``result_type`` of the Spark UDF."""
 
 _ROW_BITS = 33  # monotonically_increasing_id(): partition id in the upper 31 bits, row in partition below
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:/")  # s3://, s3a://, hdfs://, abfss://, dbfs:/, file:/ ...
@@ -886,13 +886,7 @@ def score_on_spark(
     model = load_churnkit_model(model_uri)
     if features is None:
         features = spark_features(data, as_of=as_of, **model.feature_settings)
-    missing = [c for c in model.required_columns() if c not in features.columns]
-    if missing:
-        raise ModelError(
-            f"the data does not match the model's schema: missing feature columns {', '.join(missing[:8])}"
-            + (" ..." if len(missing) > 8 else "")
-            + " (was the model trained with events/customers tables that are not given now?)"
-        )
+    model.check_columns(features.columns)
     with _quiet_mlflow():
         udf = mlflow.pyfunc.spark_udf(spark, model_uri, result_type=SCORE_SCHEMA, env_manager="local")
     scored = features.select(udf(F.struct(*[F.col(_q(c)) for c in features.columns])).alias("_score"))

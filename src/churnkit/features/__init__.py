@@ -1,4 +1,4 @@
-"""Stage 2 — features: point-in-time features, labels and rolling-origin training tables.
+"""Stage 2 — features: point-in-time features, labels and the labelled snapshots of training tables.
 
 Every feature is declared once in :mod:`churnkit.features.catalogue` and computed by one Ibis
 expression that runs unchanged on DuckDB and Spark. Only rows strictly before the as-of date
@@ -23,7 +23,7 @@ from churnkit.features.catalogue import (
 )
 from churnkit.features.labels import build_labels
 from churnkit.features.purchases import rfm_summary
-from churnkit.features.training import build_training_table, data_end, rolling_origins
+from churnkit.features.training import snapshot_table
 
 __all__ = [
     "DEFAULT_WINDOWS",
@@ -33,14 +33,12 @@ __all__ = [
     "Feature",
     "build_features",
     "build_labels",
-    "build_training_table",
     "catalogue",
     "count_prospects",
-    "data_end",
     "feature_catalogue_markdown",
     "feature_columns",
     "rfm_summary",
-    "rolling_origins",
     "shop_features",
+    "snapshot_table",
     "to_frame",
 ]

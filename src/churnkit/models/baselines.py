@@ -15,10 +15,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from sklearn.exceptions import NotFittedError
 
-from churnkit.errors import InputError
-from churnkit.models.boosting import SigmoidCalibrator
+from churnkit.errors import InputError, NotFittedError
+from churnkit.models.calibration import SigmoidCalibrator
 
 __all__ = ["RecencyBaseline"]
 

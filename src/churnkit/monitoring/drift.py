@@ -114,7 +114,7 @@ def fit_reference(model: Any, table: pd.DataFrame) -> dict[str, Any]:
     Called at the end of ``ChurnkitModel.fit`` (the boosted churn model's probability, or the BTYD
     P(no purchase in H) when there is no boosted model).
     """
-    cols = list(model.feature_columns_)
+    cols = list(model.input_columns_)
     frame = table
     if len(frame) > _MAX_ROWS:
         frame = frame.sample(_MAX_ROWS, random_state=0)
@@ -137,18 +137,9 @@ def score_and_drift(model: Any, data: Any, *, as_of: Any = None) -> tuple[pd.Dat
     The PSI is None for a model trained before drift references existed. BTYD outputs the score table does
     not carry (P(no purchase), expected spend, discounted CLV inside the features) are left out.
     """
-    import datetime as dt
+    from churnkit.models.churnkit_model import scoring_date
 
-    from churnkit.errors import DataTooShortError
-    from churnkit.pipeline import _day
-
-    first, last = data.date_range()
-    day = _day(as_of) or (last + dt.timedelta(days=1))
-    if day <= first:
-        raise DataTooShortError(
-            f"as-of date {day} is not after the first purchase ({first}): no customer base"
-        )
-    features = model.features(data, as_of=day)
+    features = model.features(data, as_of=scoring_date(data, as_of))
     scores = model.score_features(features)
     reference = getattr(model, "drift_reference_", None)
     if not reference:

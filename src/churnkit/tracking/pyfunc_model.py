@@ -11,7 +11,7 @@ Parameter ``as_of`` (YYYY-MM-DD; default: the day after the last purchase in the
 batches of customers: without it each batch's as-of date depends on which customers are in it.
 Output: the score table (one row per customer in the base). A churnkit input error (a missing column, a bad
 date, ...) is raised as an MLflow ``INVALID_PARAMETER_VALUE`` error carrying churnkit's own message, so a
-served model answers HTTP 400 with that message. The fitted `churnkit.pipeline.ChurnkitModel` travels as the
+served model answers HTTP 400 with that message. The fitted `churnkit.models.churnkit_model.ChurnkitModel` travels as the
 ``churnkit_model`` artifact.
 """
 

@@ -28,8 +28,9 @@ import pandas as pd
 from churnkit.config import Config
 from churnkit.data.load import ShopData
 from churnkit.errors import ModelError
+from churnkit.models.churnkit_model import ChurnkitModel
 from churnkit.models.metrics import METRIC_NAMES
-from churnkit.pipeline import ChurnkitModel, TrainResult
+from churnkit.pipeline import TrainResult
 
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 MAIN_METRICS = METRIC_NAMES
@@ -389,7 +390,7 @@ def feature_schema(model: ChurnkitModel) -> dict[str, Any]:
     from churnkit.features import FEATURES
 
     meaning = {f.name: f for f in FEATURES}
-    cols = getattr(model, "feature_columns_", None) or model.required_columns()
+    cols = getattr(model, "input_columns_", None) or model.required_columns()
     out = []
     for c in cols:
         f = meaning.get(c)
