@@ -11,7 +11,7 @@ import datetime as dt
 
 import pytest
 
-from churnkit.engines.spark import score_on_spark, spark_features
+from churnkit.engines.spark_scoring import score_on_spark, spark_features
 from churnkit.errors import ModelError
 from churnkit.pipeline import SCORE_COLUMNS, train
 
@@ -70,13 +70,13 @@ def test_pipeline_trains_and_scores_unchanged_on_spark_data(shop):
 
 
 def test_spark_job_entry_point(spark, shop, sample_files, tmp_path):
-    """`spark-submit .../churnkit/engines/spark.py score|features ...` writes what the library computes."""
+    """`spark-submit .../churnkit/engines/spark_batch.py score|features ...` writes what the library computes."""
     import glob
 
     import pandas as pd
 
     from churnkit.data.load import load_shop
-    from churnkit.engines.spark import main
+    from churnkit.engines.spark_batch import main
     from churnkit.features import build_features
 
     files = ["-t", str(sample_files["transactions"]), "-e", str(sample_files["events"])]
