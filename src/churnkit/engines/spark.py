@@ -24,9 +24,9 @@ import pandas as pd
 from churnkit.config import InputsConfig, TableInput
 from churnkit.data.io import atomic_path
 from churnkit.data.report import LoadReport, TableReport
-from churnkit.data.rules import Check, no_rows_error, other_columns, source_columns, table_rules
-from churnkit.data.schema import TIMESTAMP_RANGE, UNKNOWN_EVENTS_SHOWN, event_type_map
-from churnkit.engines.spark_columns import blank, number, q, text, timestamp
+from churnkit.data.rules import no_rows_error, source_columns, table_rules
+from churnkit.data.schema import UNKNOWN_EVENTS_SHOWN
+from churnkit.engines.spark_columns import q, rule_columns
 from churnkit.engines.spark_read import (
     MALFORMED,
     Source,
@@ -197,20 +197,7 @@ def load_shop_spark(
     return data
 
 
-# ---- one table: the rules as Spark columns ----------------------------------------------------------
-def _check_column(check: Check, values: dict[str, Column], sources: dict[str, Column]) -> Column:
-    """A check of `churnkit.data.rules` as a Spark condition (true: the row gets the check's reason)."""
-    from pyspark.sql import functions as F
-
-    if check.test == "blank":
-        return blank(sources[check.column])
-    value = values[check.column]
-    if check.test == "range":
-        lo, hi = (F.lit(d).cast("timestamp_ntz") for d in TIMESTAMP_RANGE)
-        return ~((value >= lo) & (value < hi))
-    return value.isNull()
-
-
+# ---- one table ---------------------------------------------------------------------------------------
 def _load_table(
     spark: SparkSession,
     name: str,
@@ -243,58 +230,10 @@ def _load_table(
     dedup = keyed.groupBy(*group).agg(F.min("_row").alias("_row"), F.count(F.lit(1)).alias("_n"))
 
     # 2. parse canonical columns (the rules' kinds) and give each unusable row the reason of its first failed check
-    sources = {c: dedup[q(s)] for c, s in src.items()}
-    values: dict[str, Column] = {}  # parsed, before any derivation (what the checks test)
-    exprs: dict[str, Column] = {}  # the canonical columns, in the rules' order
-    if "quantity" in sources:
-        values["quantity"] = number(sources["quantity"], types[src["quantity"]])
-    for rule in rules.columns:
-        s = sources.get(rule.name)
-        if rule.kind == "text":
-            exprs[rule.name] = values[rule.name] = text(s) if s is not None else F.lit(None).cast("string")
-        elif rule.kind == "timestamp":
-            ts = timestamp(s, types[src[rule.name]], spec.timestamp_format, spec.timezone)
-            exprs[rule.name] = values[rule.name] = ts
-        elif rule.kind == "date" and s is not None:
-            exprs[rule.name] = timestamp(s, types[src[rule.name]], None, spec.timezone).cast("date")
-        elif rule.kind == "order_id":
-            order = text(s) if s is not None else F.lit(None).cast("string")
-            exprs[rule.name] = F.coalesce(order, F.concat(F.lit("row-"), dedup["_row"].cast("string")))
-        elif rule.kind == "amount" and "unit_price" in sources:
-            values["unit_price"] = number(sources["unit_price"], types[src["unit_price"]])
-            values["amount"] = values["quantity"] * values["unit_price"]
-        elif rule.kind == "amount":
-            values["amount"] = number(s, types[src[rule.name]])
-        elif rule.kind == "return_flag":
-            cancelled = (
-                exprs["order_id"].startswith(spec.cancel_prefix) if spec.cancel_prefix else F.lit(False)
-            )
-            is_return = values["amount"] < 0
-            if "quantity" in values:
-                is_return = is_return | F.coalesce(values["quantity"] < 0, F.lit(False))
-            exprs["amount"] = F.when(is_return | cancelled, -F.abs(values["amount"])).otherwise(
-                values["amount"]
-            )
-            exprs[rule.name] = is_return | cancelled
-        elif rule.kind == "number" and rule.name in values:
-            exprs[rule.name] = values[rule.name]
-        elif rule.kind == "event_type":
-            kind = values[rule.name] = F.lower(text(s))
-            mapping = event_type_map(getattr(spec, "vocabulary", None), getattr(spec, "event_types", None))
-            mapped = F.lit("page_view")
-            for raw_name, canonical in reversed(list(mapping.items())):
-                mapped = F.when(kind == F.lit(raw_name), F.lit(canonical)).otherwise(mapped)
-            exprs[rule.name] = mapped
-    for c in other_columns(rules, spec, source_cols, src):
-        exprs[c] = dedup[q(c)]
+    exprs, helpers, checks = rule_columns(rules, spec, dedup, types, src)
     columns = list(exprs)
-    helpers: dict[str, Column] = {}
-    if "event_type" in values:
-        helpers["event_type_raw"] = values["event_type"]
-        helpers["event_type_known"] = values["event_type"].isin(*mapping)
-
     reasons = [(dedup["_malformed"] == F.lit(t), t) for t in malformed_labels(spec, fmt)]
-    reasons += [(_check_column(c, values, sources), c.reason) for c in rules.checks]
+    reasons += checks
     reason = F.lit(None).cast("string")
     for cond, why in reversed(reasons):
         reason = F.when(cond, F.lit(why)).otherwise(reason)
@@ -323,7 +262,7 @@ def _load_table(
     ]
     if "is_return" in exprs:
         aggs.append(F.sum((ok & F.col("is_return")).cast("long")).alias("returns"))
-    if helpers:
+    if "event_type_known" in helpers:
         aggs.append(F.sum((ok & ~F.col("event_type_known")).cast("long")).alias("unknown"))
     labels = list(dict.fromkeys([why for _, why in reasons] + rules.reasons))
     aggs += [F.sum((F.col("_reason") == why).cast("long")).alias(f"_r{i}") for i, why in enumerate(labels)]

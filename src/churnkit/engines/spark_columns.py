@@ -1,7 +1,8 @@
-"""The load rules as Spark columns: one parser per column kind, as the DuckDB backend's SQL reads values.
+"""The load rules as Spark columns: one parser per column kind, and `rule_columns` for a whole table.
 
-Each parser accepts exactly what DuckDB's cast accepts (the regular expressions below), so both engines load
-and set aside the same rows. Used by `churnkit.engines.spark` (PySpark is imported inside the functions).
+`rule_columns` turns `churnkit.data.rules` into Spark Column expressions, as `churnkit.engines.duckdb` turns
+them into SQL. Each parser accepts exactly what DuckDB's cast accepts (the regular expressions below), so both
+engines load and set aside the same rows. PySpark is imported inside the functions.
 """
 
 from __future__ import annotations
@@ -9,10 +10,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from churnkit.config import TableInput
+from churnkit.data.rules import Check, TableRules, other_columns
+from churnkit.data.schema import TIMESTAMP_RANGE, event_type_map
 from churnkit.errors import ConfigError
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column
+    from pyspark.sql import Column, DataFrame
 
 # Shapes DuckDB's TIMESTAMPTZ cast accepts (Spark alone would also take '2024', '2024-03', '2024-03-01T10'
 # or an offset after a space, '10:00 +02:00').
@@ -137,3 +141,79 @@ def blank(c: Column) -> Column:
     from pyspark.sql import functions as F
 
     return c.isNull() | (F.trim(c.cast("string")) == F.lit(""))
+
+
+def rule_columns(
+    rules: TableRules, spec: TableInput, frame: DataFrame, types: dict[str, Any], src: dict[str, str]
+) -> tuple[dict[str, Column], dict[str, Column], list[tuple[Column, str]]]:
+    """The rules of one table as Spark columns over ``frame`` (the source columns, ``_row``).
+
+    Returns the canonical columns (in the rules' order), helper columns (``event_type_raw``/``_known``, for the
+    report) and each check as (condition, reason), in the order the checks run. ``src`` maps canonical to source
+    columns (`churnkit.data.rules.source_columns`).
+    """
+    from pyspark.sql import functions as F
+
+    sources = {c: frame[q(s)] for c, s in src.items()}
+    values: dict[str, Column] = {}  # parsed, before any derivation (what the checks test)
+    exprs: dict[str, Column] = {}  # the canonical columns, in the rules' order
+    if "quantity" in sources:
+        values["quantity"] = number(sources["quantity"], types[src["quantity"]])
+    for rule in rules.columns:
+        s = sources.get(rule.name)
+        if rule.kind == "text":
+            exprs[rule.name] = values[rule.name] = text(s) if s is not None else F.lit(None).cast("string")
+        elif rule.kind == "timestamp":
+            ts = timestamp(s, types[src[rule.name]], spec.timestamp_format, spec.timezone)
+            exprs[rule.name] = values[rule.name] = ts
+        elif rule.kind == "date" and s is not None:
+            exprs[rule.name] = timestamp(s, types[src[rule.name]], None, spec.timezone).cast("date")
+        elif rule.kind == "order_id":
+            order = text(s) if s is not None else F.lit(None).cast("string")
+            exprs[rule.name] = F.coalesce(order, F.concat(F.lit("row-"), frame["_row"].cast("string")))
+        elif rule.kind == "amount" and "unit_price" in sources:
+            values["unit_price"] = number(sources["unit_price"], types[src["unit_price"]])
+            values["amount"] = values["quantity"] * values["unit_price"]
+        elif rule.kind == "amount":
+            values["amount"] = number(s, types[src[rule.name]])
+        elif rule.kind == "return_flag":
+            cancelled = (
+                exprs["order_id"].startswith(spec.cancel_prefix) if spec.cancel_prefix else F.lit(False)
+            )
+            is_return = values["amount"] < 0
+            if "quantity" in values:
+                is_return = is_return | F.coalesce(values["quantity"] < 0, F.lit(False))
+            exprs["amount"] = F.when(is_return | cancelled, -F.abs(values["amount"])).otherwise(
+                values["amount"]
+            )
+            exprs[rule.name] = is_return | cancelled
+        elif rule.kind == "number" and rule.name in values:
+            exprs[rule.name] = values[rule.name]
+        elif rule.kind == "event_type":
+            kind = values[rule.name] = F.lower(text(s))
+            mapping = event_type_map(getattr(spec, "vocabulary", None), getattr(spec, "event_types", None))
+            mapped = F.lit("page_view")
+            for raw_name, canonical in reversed(list(mapping.items())):
+                mapped = F.when(kind == F.lit(raw_name), F.lit(canonical)).otherwise(mapped)
+            exprs[rule.name] = mapped
+    for c in other_columns(rules, spec, list(types), src):
+        exprs[c] = frame[q(c)]
+    helpers: dict[str, Column] = {}
+    if "event_type" in values:
+        helpers["event_type_raw"] = values["event_type"]
+        helpers["event_type_known"] = values["event_type"].isin(*mapping)
+    checks = [(_check_column(c, values, sources), c.reason) for c in rules.checks]
+    return exprs, helpers, checks
+
+
+def _check_column(check: Check, values: dict[str, Column], sources: dict[str, Column]) -> Column:
+    """A check of `churnkit.data.rules` as a Spark condition (true: the row gets the check's reason)."""
+    from pyspark.sql import functions as F
+
+    if check.test == "blank":
+        return blank(sources[check.column])
+    value = values[check.column]
+    if check.test == "range":
+        lo, hi = (F.lit(d).cast("timestamp_ntz") for d in TIMESTAMP_RANGE)
+        return ~((value >= lo) & (value < hi))
+    return value.isNull()
