@@ -93,6 +93,9 @@ def test_no_engine_module_spells_a_reason_or_a_required_column_message():
         rules.TOO_MANY_FIELDS,
         rules.TOO_FEW_FIELDS,
         rules.UNBALANCED_QUOTE,
+        rules.LINE_TOO_LONG,
+        rules.MALFORMED_LINE,
+        "every line is malformed",
     ]
     for module in sorted(ENGINES.glob("*.py")):
         constants = _string_constants(module)
@@ -119,3 +122,12 @@ def test_the_spark_tests_fail_rather_than_skip_without_pyspark():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=False)
     assert done.returncode not in (0, 5), done.stdout  # 5: nothing collected (skipped)
     assert "the spark tests need churnkit[spark]" in done.stdout + done.stderr
+
+
+def test_no_engine_module_shadows_an_installed_package():
+    """spark-submit runs engines/spark_batch.py as a script, with engines/ first on sys.path: a module there
+    named like a package (duckdb.py) would be imported in its place."""
+    import importlib.util
+
+    shadowing = [m.name for m in ENGINES.glob("*.py") if importlib.util.find_spec(m.stem) is not None]
+    assert not shadowing, shadowing

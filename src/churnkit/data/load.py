@@ -2,7 +2,7 @@
 
 `ShopData` (a `churnkit.data.shop.Shop`) holds the canonical tables; this module also owns the connections
 (memory limit, spill folder, `interrupt_queries`). Each table goes through the DuckDB backend
-(`churnkit.engines.duckdb.load_table`), which applies the rules of `churnkit.data.rules`:
+(`churnkit.engines.duckdb_sql.load_table`), which applies the rules of `churnkit.data.rules`:
 
 1. read it as it is (CSV as text, so ids keep their leading zeros; malformed lines set aside);
 2. map source column names to canonical ones (``inputs.<table>.columns`` in the config); a missing
@@ -14,7 +14,7 @@
 Timestamps with an offset are converted to UTC; timestamps without one are read in the table's configured
 time zone (UTC by default); dates without a time mean midnight. Negative amounts or quantities, and order ids
 with the configured cancel prefix, are returns: kept, flagged ``is_return`` and counted as negative revenue.
-This module stays the DuckDB shop's home (rather than `churnkit.engines.duckdb`) because every stage imports
+This module stays the DuckDB shop's home (rather than `churnkit.engines.duckdb_sql`) because every stage imports
 `ShopData` and `load_shop` from here.
 """
 
@@ -34,8 +34,8 @@ import pandas as pd
 
 from churnkit.config import DuckDBConfig, InputsConfig, TableInput
 from churnkit.data.report import LoadReport
-from churnkit.engines.duckdb import load_table
 from churnkit.engines.duckdb_read import Source, lit
+from churnkit.engines.duckdb_sql import load_table
 from churnkit.errors import ConfigError, InputError
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """The load rules, declared once as data: what each input table's canonical columns are and when a row is set aside.
 
-Both engines turn these declarations into their own queries (`churnkit.engines.duckdb`: SQL;
+Both engines turn these declarations into their own queries (`churnkit.engines.duckdb_sql`: SQL;
 `churnkit.engines.spark`: Spark columns); neither holds a reason text or a required-column message of its own.
 
 * A `ColumnRule` names a canonical column, its kind (how it is parsed) and whether the source must have it.
@@ -69,6 +69,8 @@ TOO_MANY_FIELDS = "too many fields"
 TOO_FEW_FIELDS = "too few fields"
 UNBALANCED_QUOTE = "unbalanced quote"
 LINE_TOO_LONG = "line too long"
+MALFORMED_LINE = "malformed line"
+"""Any other reason a CSV reader gives for a line it cannot split."""
 
 
 def not_text_reason(encoding: str | None) -> str:
@@ -212,6 +214,13 @@ def no_rows_error(label: str, name: str) -> InputError:
 def no_usable_rows_error(label: str, name: str, rejected: dict[str, int], where: str = "") -> InputError:
     reasons = ", ".join(f"{n:,} {r}" for r, n in sorted(rejected.items()))
     return InputError(f"{label}: no usable rows in the {name} table: {reasons}{where}", path=label)
+
+
+def all_malformed_error(label: str, name: str, malformed: dict[str, int], where: str = "") -> InputError:
+    reasons = ", ".join(f"{n:,} {r}" for r, n in sorted(malformed.items()))
+    return InputError(
+        f"{label}: no usable rows in the {name} table: every line is malformed ({reasons}){where}", path=label
+    )
 
 
 def not_text_error(label: str, name: str, encoding: str | None) -> InputError:

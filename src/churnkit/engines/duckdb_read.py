@@ -1,6 +1,6 @@
 """Reading a source into DuckDB as it is: CSV as text (malformed lines set aside), Parquet in place, frames.
 
-The first step of the DuckDB loader (`churnkit.engines.duckdb`): it makes the temp table ``raw_<name>`` with
+The first step of the DuckDB loader (`churnkit.engines.duckdb_sql`): it makes the temp table ``raw_<name>`` with
 the source's own columns and a 1-based ``_row``, and ``_malformed_<name>`` (source_row, reason, raw_line) for
 the CSV lines that are not records of the table. Reason texts come from `churnkit.data.rules`.
 """
@@ -29,6 +29,7 @@ from churnkit.data.io import (
 )
 from churnkit.data.rules import (
     LINE_TOO_LONG,
+    MALFORMED_LINE,
     TOO_FEW_FIELDS,
     TOO_MANY_FIELDS,
     UNBALANCED_QUOTE,
@@ -116,7 +117,7 @@ _REJECT_REASONS = {
 def _reject_reason(kind: str, not_text: str) -> str:
     if kind in _REJECT_REASONS:
         return _REJECT_REASONS[kind]
-    return not_text if "ENCOD" in kind or "UNICODE" in kind else "malformed line"
+    return not_text if "ENCOD" in kind or "UNICODE" in kind else MALFORMED_LINE
 
 
 def _read_csv(

@@ -1,6 +1,6 @@
 """The load rules as Spark columns: one parser per column kind, and `rule_columns` for a whole table.
 
-`rule_columns` turns `churnkit.data.rules` into Spark Column expressions, as `churnkit.engines.duckdb` turns
+`rule_columns` turns `churnkit.data.rules` into Spark Column expressions, as `churnkit.engines.duckdb_sql` turns
 them into SQL. Each parser accepts exactly what DuckDB's cast accepts (the regular expressions below), so both
 engines load and set aside the same rows. PySpark is imported inside the functions.
 """
@@ -94,7 +94,7 @@ def java_pattern(fmt: str) -> tuple[str, bool]:
 
 
 def timestamp(c: Column, typ: Any, fmt: str | None, tz: str) -> Column:
-    """Naive UTC ``timestamp_ntz`` (null when unusable), as `churnkit.engines.duckdb.timestamp_expr`."""
+    """Naive UTC ``timestamp_ntz`` (null when unusable), as `churnkit.engines.duckdb_sql.timestamp_expr`."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import DateType, TimestampNTZType, TimestampType
 

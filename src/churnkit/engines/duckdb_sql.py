@@ -18,6 +18,7 @@ from churnkit.data.report import TableReport
 from churnkit.data.rules import (
     Check,
     TableRules,
+    all_malformed_error,
     find_column,
     missing_column,
     no_rows_error,
@@ -166,11 +167,7 @@ def load_table(
         where = ""
         if rejected_dir is not None:
             where = f" (see {_write_malformed_only(con, name, rejected_dir)})"
-        reasons_text = ", ".join(f"{n:,} {r}" for r, n in sorted(malformed.items()))
-        raise InputError(
-            f"{label}: no usable rows in the {name} table: every line is malformed ({reasons_text}){where}",
-            path=label,
-        )
+        raise all_malformed_error(label, name, malformed, where)
 
     # 1. parse each canonical column once, in one scan, and give each unusable row a reason
     query = _select(rules, spec, types, label, raw)
