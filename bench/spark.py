@@ -60,7 +60,8 @@ def step_duckdb(data_dir: Path, out: Path, events: bool) -> dict:
 
 
 def step_spark(data_dir: Path, out: Path, events: bool) -> dict:
-    from churnkit.engines.spark import spark_session, to_spark
+    from churnkit.engines.spark import spark_session
+    from churnkit.engines.spark_scoring import to_spark
     from churnkit.features import build_features
 
     t0 = time.perf_counter()

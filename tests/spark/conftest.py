@@ -10,7 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-pytest.importorskip("pyspark", reason="the spark tests need churnkit[spark]")
+try:  # a missing extra fails the run loudly: these tests are part of `make test`, never skipped
+    import pyspark  # noqa: F401
+except ImportError as e:
+    raise ImportError(
+        "the spark tests need churnkit[spark] (pip install 'churnkit[spark]') and Java 17"
+    ) from e
 
 SPARK_CONF = {
     "spark.sql.shuffle.partitions": "4",

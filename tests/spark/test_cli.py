@@ -90,6 +90,7 @@ def test_nothing_but_the_spark_module_imports_pyspark():
         "import sys\n"
         "import churnkit, churnkit.cli, churnkit.pipeline, churnkit.jobs.demo, churnkit.features\n"
         "import churnkit.tracking.runs, churnkit.jobs.segment, churnkit.engines.spark\n"
+        "import churnkit.engines.spark_scoring, churnkit.engines.spark_batch, churnkit.data.shop\n"
         "from churnkit.cli import app\n"
         "from typer.testing import CliRunner\n"
         "assert CliRunner().invoke(app, ['--help']).exit_code == 0\n"

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from churnkit.config import load_config
-from churnkit.data.load import load_shop, summary
+from churnkit.data.load import load_shop
+from churnkit.data.shop import summary
 from churnkit.datasets.cdnow import cdnow_csv
 from churnkit.engines.spark import load_shop_spark
 from churnkit.features import build_features, build_labels, feature_columns

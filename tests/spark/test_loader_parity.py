@@ -354,3 +354,32 @@ def test_event_vocabularies_map_the_same(spark, tmp_path):
         "product_view",
     ]
     assert spk.report.tables["events"].unknown_event_names == {"cart": 2, "wishlist": 1}
+
+
+def test_both_engines_take_their_reasons_and_required_columns_from_the_rules(spark, tmp_path, monkeypatch):
+    """Renamed reasons and a newly required column in `churnkit.data.rules` reach both loaders alike."""
+    from churnkit.data import rules
+    from churnkit.data.shop import Shop
+
+    checks = tuple(
+        dataclasses.replace(c, reason=f"rule: {c.reason}") if c.column == "amount" else c
+        for c in rules.TRANSACTIONS.checks
+    )
+    monkeypatch.setitem(rules.RULES, "transactions", dataclasses.replace(rules.TRANSACTIONS, checks=checks))
+    tx = tmp_path / "tx.csv"
+    tx.write_text("customer_id,timestamp,amount\n1,2024-01-01,\n2,2024-01-02,x\n3,2024-01-03,5\n")
+    duck, spk = load_shop(tx), load_shop_spark(tx, spark=spark)
+    want = {"rule: missing amount": 1, "rule: non-numeric amount": 1}
+    assert duck.report.tables["transactions"].rejected == want
+    assert spk.report.tables["transactions"].rejected == want
+    assert isinstance(spk, Shop) and isinstance(duck, Shop)
+    spk.unpersist()
+
+    columns = tuple(
+        dataclasses.replace(c, required=True) if c.name == "channel" else c
+        for c in rules.TRANSACTIONS.columns
+    )
+    monkeypatch.setitem(rules.RULES, "transactions", dataclasses.replace(rules.TRANSACTIONS, columns=columns))
+    for load in (load_shop, lambda p: load_shop_spark(p, spark=spark)):
+        with pytest.raises(InputError, match="required column 'channel' not found; columns present"):
+            load(tx)

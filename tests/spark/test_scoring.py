@@ -12,7 +12,7 @@ import math
 
 import pytest
 
-from churnkit.engines.spark import score_on_spark, spark_features
+from churnkit.engines.spark_scoring import score_on_spark, spark_features
 from churnkit.errors import ModelError
 from churnkit.pipeline import train
 from churnkit.schema import SCORE_COLUMNS
@@ -74,13 +74,13 @@ def test_pipeline_trains_and_scores_unchanged_on_spark_data(shop):
 
 
 def test_spark_job_entry_point(spark, shop, sample_files, tmp_path):
-    """`spark-submit .../churnkit/engines/spark.py score|features ...` writes what the library computes."""
+    """`spark-submit .../churnkit/engines/spark_batch.py score|features ...` writes what the library computes."""
     import glob
 
     import pandas as pd
 
     from churnkit.data.load import load_shop
-    from churnkit.engines.spark import main
+    from churnkit.engines.spark_batch import main
     from churnkit.features import build_features
 
     files = ["-t", str(sample_files["transactions"]), "-e", str(sample_files["events"])]

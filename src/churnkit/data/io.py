@@ -20,6 +20,12 @@ from typing import IO
 
 import pandas as pd
 
+from churnkit.data.rules import (
+    TOO_FEW_FIELDS,
+    TOO_MANY_FIELDS,
+    UNBALANCED_QUOTE,
+    not_text_reason,
+)
 from churnkit.errors import InputError
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt")
@@ -172,17 +178,6 @@ def check_header(columns: list[str], label: str, table: str) -> None:
             path=label,
             column=dups[0][0],
         )
-
-
-TOO_MANY_FIELDS = "too many fields"
-TOO_FEW_FIELDS = "too few fields"
-UNBALANCED_QUOTE = "unbalanced quote"
-LINE_TOO_LONG = "line too long"
-
-
-def not_text_reason(encoding: str | None) -> str:
-    """The reason given to a line with bytes that are not text in the file's encoding."""
-    return f"not {encoding or 'UTF-8'} text"
 
 
 @dataclass

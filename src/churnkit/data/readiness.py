@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from churnkit.data.load import ShopData, summary
+from churnkit.data.shop import Shop, summary
 from churnkit.errors import DataTooShortError
 
 
@@ -72,12 +72,12 @@ class Readiness:
         return out
 
 
-def default_as_of(data: ShopData) -> dt.date:
+def default_as_of(data: Shop) -> dt.date:
     """The day after the last transaction (DESIGN.md: `--as-of` default)."""
     return data.date_range()[1] + dt.timedelta(days=1)
 
 
-def as_of_range(data: ShopData, *, horizon_days: int) -> tuple[dt.date, dt.date]:
+def as_of_range(data: Shop, *, horizon_days: int) -> tuple[dt.date, dt.date]:
     """The as-of dates the data supports: from the day after the first purchase day (a customer base exists)
     to the day after the last purchase plus one horizon (the furthest date whose history is all in the data
     and whose future window [D, D+H) starts within one horizon of it)."""
@@ -85,9 +85,7 @@ def as_of_range(data: ShopData, *, horizon_days: int) -> tuple[dt.date, dt.date]
     return first + dt.timedelta(days=1), last + dt.timedelta(days=1 + horizon_days)
 
 
-def check_as_of(
-    data: ShopData, as_of: dt.date | None, *, horizon_days: int, option: str = "--as-of"
-) -> dt.date:
+def check_as_of(data: Shop, as_of: dt.date | None, *, horizon_days: int, option: str = "--as-of") -> dt.date:
     """The as-of date to use (default: the day after the last purchase); `DataTooShortError` outside the data."""
     if as_of is None:
         return default_as_of(data)
@@ -102,7 +100,7 @@ def check_as_of(
 
 
 def readiness(
-    data: ShopData, *, as_of: dt.date | None = None, horizon_days: int = 90, min_history_days: int = 30
+    data: Shop, *, as_of: dt.date | None = None, horizon_days: int = 90, min_history_days: int = 30
 ) -> Readiness:
     """What the history before ``as_of`` supports. Raises `DataTooShortError` when as_of is outside the data."""
     as_of = check_as_of(data, as_of, horizon_days=horizon_days)
@@ -120,7 +118,7 @@ def readiness(
     )
 
 
-def _churn_rate(data: ShopData, start: dt.date, end: dt.date) -> float | None:
+def _churn_rate(data: Shop, start: dt.date, end: dt.date) -> float | None:
     """Observed churn for the last full horizon before `end` (None when the window is not inside the data)."""
     first, last = data.date_range()
     if start <= first or end > last + dt.timedelta(days=1):
