@@ -1,7 +1,7 @@
 """The `churnkit` commands: each parses its options, builds the Config, calls one job (churnkit.jobs) and prints.
 
-User mistakes (`ChurnkitError`) become exit code 2 with one readable message, in one place (`_Group`);
-anything else is a bug and exits 1 with a traceback. Shared options: `churnkit.cli.options`; output modes
+User mistakes (`ChurnkitError`) become exit code 2 with one readable message, in one place
+(`churnkit.cli.edge`); anything else is a bug and exits 1 with a traceback. Shared options: `churnkit.cli.options`; output modes
 (-q, --json): `churnkit.cli.output`.
 """
 
@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
 
+from churnkit.cli.edge import ErrorsToExitCodes
 from churnkit.cli.options import (
     SHOP,
     STORE,
     CostPerContact,
     Experiment,
-    JsonOnly,
     Shared,
     command,
 )
@@ -30,47 +29,11 @@ from churnkit.cli.output import (
     info,
     pandas_display,
     print_json,
-    set_modes,
     warn,
 )
-from churnkit.errors import ChurnkitError
-
-
-class _Group(TyperGroup):
-    """Turns library errors into exit code 2 and a one-line message, for every command."""
-
-    def invoke(self, ctx):  # type: ignore[no-untyped-def]
-        set_modes()
-        try:
-            return super().invoke(ctx)
-        except ChurnkitError as e:
-            typer.echo(f"Error: {_one_line(str(e))}", err=True)
-            raise typer.Exit(2) from None
-        except Exception as e:
-            if _interrupted(e):  # DuckDB took the Ctrl-C inside a statement: exit 130 like any Ctrl-C
-                raise KeyboardInterrupt from None
-            raise
-
-
-def _one_line(message: str) -> str:
-    """The message on one line: line breaks inside quoted names (a CSV header, a YAML key) shown as \\n."""
-    return message.strip().replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\r")
-
-
-def _interrupted(e: BaseException) -> bool:
-    """Whether an exception is DuckDB reporting an interrupted statement (it swallows the SIGINT itself)."""
-    import duckdb
-
-    if isinstance(e, duckdb.InterruptException):
-        return True
-    return isinstance(e, RuntimeError) and str(e).strip().rstrip(".!").lower() in {
-        "query interrupted",
-        "interrupted",
-    }
-
 
 app = typer.Typer(
-    cls=_Group,
+    cls=ErrorsToExitCodes,
     help="Churn prediction, customer lifetime value and segmentation for non-contractual retail.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -257,6 +220,7 @@ def score(
     ] = "churnkit",
 ) -> None:
     """Score the customer base: churn probability, CLV, segment, risk tier, reasons and an action."""
+    from churnkit.jobs.score import Targeting
     from churnkit.jobs.score import score as score_job
 
     if (budget is None) != (cost_per_contact is None):
@@ -273,11 +237,7 @@ def score(
             cfg,
             model=model,
             out=out,
-            top=top,
-            budget=budget,
-            cost_per_contact=cost_per_contact,
-            holdout=holdout,
-            holdout_salt=holdout_salt,
+            targeting=Targeting(top, budget, cost_per_contact, holdout, holdout_salt),
             progress=step,
             show=info,
         )
@@ -365,7 +325,7 @@ def demo(
     echo_lines(outputs.output_lines())
 
 
-@command(app, "transactions", "events", "customers", "engine", *STORE)
+@command(app, "transactions", "events", "customers", "json", "engine", *STORE)
 def evaluate(
     opts: Shared,
     scores: Annotated[Path, typer.Option("--scores", "-s", help="An earlier `churnkit score` output.")],
@@ -384,12 +344,10 @@ def evaluate(
     cost_per_contact: Annotated[
         float | None, typer.Option("--cost-per-contact", min=0, help="For the page's campaign section.")
     ] = None,
-    json_out: JsonOnly = False,
 ) -> None:
     """Once [as_of, as_of + H) has passed: the realized metrics of old scores beside the backtest's."""
     from churnkit.jobs.evaluate import evaluate as evaluate_job
 
-    set_modes(json_out=json_out)
     result = evaluate_job(
         opts.load_config(),
         scores=scores,
@@ -399,13 +357,13 @@ def evaluate(
         contacted=contacted,
         cost_per_contact=cost_per_contact,
     )
-    if json_out:
+    if opts.json:
         print_json(result.to_dict())
     else:
         echo_lines(result.lines())
 
 
-@command(app, "transactions", "horizon", "engine", *STORE, name="evaluate-campaign")
+@command(app, "transactions", "horizon", "json", "engine", *STORE, name="evaluate-campaign")
 def evaluate_campaign(
     opts: Shared,
     scores: Annotated[Path, typer.Option("--scores", "-s", help="A `churnkit score --holdout` output.")],
@@ -413,16 +371,14 @@ def evaluate_campaign(
         Path | None, typer.Option("--contacted", help="Customers actually contacted (a customer_id column).")
     ] = None,
     cost_per_contact: CostPerContact = None,
-    json_out: JsonOnly = False,
 ) -> None:
     """Target vs control after a campaign: retention and revenue lift with 95% intervals, p-values, return."""
     from churnkit.jobs.evaluate import evaluate_campaign as campaign_job
 
-    set_modes(json_out=json_out)
     result = campaign_job(
         opts.load_config(), scores=scores, contacted=contacted, cost_per_contact=cost_per_contact
     )
-    if json_out:
+    if opts.json:
         print_json(result.to_dict())
     else:
         echo_lines(result.lines())

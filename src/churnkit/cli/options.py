@@ -44,7 +44,6 @@ Quiet = Annotated[
 Json = Annotated[
     bool, typer.Option("--json", help="Print only one JSON object on stdout (everything else on stderr).")
 ]
-JsonOnly = Annotated[bool, typer.Option("--json", help="Print one JSON object only.")]
 Engine = Annotated[
     str | None,
     typer.Option(

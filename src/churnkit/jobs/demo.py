@@ -17,7 +17,7 @@ from churnkit.config import Config
 from churnkit.jobs.generate import generate
 from churnkit.jobs.kpis import KpiFiles, kpis
 from churnkit.jobs.report import DEFAULT_BUDGET, DEFAULT_COST_PER_CONTACT, write_run_report
-from churnkit.jobs.score import score, write_selection
+from churnkit.jobs.score import Targeting, score, write_selection
 from churnkit.jobs.segment import segment
 from churnkit.jobs.train import train
 from churnkit.jobs.validate import validate
@@ -116,7 +116,7 @@ def _run(
     out.paths["scores"] = scored.path
     campaign = folder / "campaign.csv"
     chosen = write_selection(
-        scored.scores, campaign, budget=DEFAULT_BUDGET, cost_per_contact=DEFAULT_COST_PER_CONTACT
+        scored.scores, campaign, Targeting(budget=DEFAULT_BUDGET, cost_per_contact=DEFAULT_COST_PER_CONTACT)
     )
     out.paths[f"campaign (budget {DEFAULT_BUDGET:.0f})"] = campaign
     out.facts.append(chosen.summary)

@@ -21,25 +21,34 @@ def _quiet(_msg: str) -> None:
     pass
 
 
-def write_selection(
-    scores: pd.DataFrame,
-    out: str | Path,
-    *,
-    top: int | None = None,
-    budget: float | None = None,
-    cost_per_contact: float | None = None,
-    holdout: float | None = None,
-    holdout_salt: str = "churnkit",
-) -> Selection:
-    """Rank the scores, keep the `top` N or what the budget pays for (with a control group: ``holdout``), write."""
-    if holdout is not None:
+@dataclass(frozen=True)
+class Targeting:
+    """Whom to write: everyone ranked, the `top` N, or what ``budget`` pays for at ``cost_per_contact``;
+    with ``holdout`` a share kept as a control group (hash of the id with ``holdout_salt``)."""
+
+    top: int | None = None
+    budget: float | None = None
+    cost_per_contact: float | None = None
+    holdout: float | None = None
+    holdout_salt: str = "churnkit"
+
+
+def write_selection(scores: pd.DataFrame, out: str | Path, targeting: Targeting = Targeting()) -> Selection:
+    """Rank the scores, choose by ``targeting`` and write the chosen rows to ``out``."""
+    t = targeting
+    if t.holdout is not None:
         from churnkit.monitoring.holdout import apply_holdout
 
         selection = apply_holdout(
-            scores, holdout, salt=holdout_salt, top=top, budget=budget, cost_per_contact=cost_per_contact
+            scores,
+            t.holdout,
+            salt=t.holdout_salt,
+            top=t.top,
+            budget=t.budget,
+            cost_per_contact=t.cost_per_contact,
         )
     else:
-        selection = select_customers(scores, top=top, budget=budget, cost_per_contact=cost_per_contact)
+        selection = select_customers(scores, top=t.top, budget=t.budget, cost_per_contact=t.cost_per_contact)
     write_table(selection.scores, out)
     return selection
 
@@ -65,17 +74,13 @@ def score(
     *,
     model: Any,
     out: str | Path,
-    top: int | None = None,
-    budget: float | None = None,
-    cost_per_contact: float | None = None,
-    holdout: float | None = None,
-    holdout_salt: str = "churnkit",
+    targeting: Targeting = Targeting(),
     data: Any = None,
     log_file: str | Path | None = None,
     progress: Callable[[str], None] = _quiet,
     show: Callable[[str], None] = _quiet,
 ) -> Scoring:
-    """Score the configured shop (or ``data``) at the configured as-of date and write the selection to ``out``.
+    """Score the configured shop (or ``data``) at the configured as-of date; write the ``targeting`` pick to ``out``.
 
     ``model`` is a trained model or a model URI (`load_model`). Rows set aside go beside ``out``.
     ``log_file``: the library log the caller already captures (else a temporary one; churnkit's own warnings
@@ -96,13 +101,5 @@ def score(
         as_of = check_as_of(data, cfg.as_of, horizon_days=model.horizon_days)
         progress("building features and scoring")
         scores, drift = score_and_drift(model, data, as_of=as_of)
-    selection = write_selection(
-        scores,
-        out,
-        top=top,
-        budget=budget,
-        cost_per_contact=cost_per_contact,
-        holdout=holdout,
-        holdout_salt=holdout_salt,
-    )
+    selection = write_selection(scores, out, targeting)
     return Scoring(data, scores, selection, out, drift_message(drift))
