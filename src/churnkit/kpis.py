@@ -332,12 +332,14 @@ def cohort_heatmap_figure(matrix: pd.DataFrame, *, title: str | None = None):  #
 
 
 def plot_cohort_heatmap(matrix: pd.DataFrame, path: str | Path, *, title: str | None = None) -> Path:
-    """Draw a cohort matrix (from :func:`cohort_retention`) as a heatmap PNG at ``path``; return the path.
+    """Draw a cohort matrix (from :func:`cohort_retention`) as a heatmap PNG at ``path`` (atomically); return it.
 
     See :func:`cohort_heatmap_figure` for what is drawn.
     """
+    from churnkit.data.io import atomic_path
+
     fig = cohort_heatmap_figure(matrix, title=title)
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, format="png", dpi=100, facecolor="white")
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, facecolor="white")
     return out

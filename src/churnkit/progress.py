@@ -111,3 +111,18 @@ def library_output(log_file: str | Path, *, show: Callable[[str], None] = lambda
             log.propagate = propagate
             log.setLevel(level)
         handler.close()
+
+
+@contextlib.contextmanager
+def job_log(
+    log_file: str | Path | None, name: str, *, show: Callable[[str], None] = lambda _m: None
+) -> Iterator[Path]:
+    """The library log of a job: ``log_file`` when the caller already sends library output there (the demo's
+    log), else `library_output` into a temporary ``name`` that lives as long as the block."""
+    if log_file is not None:
+        yield Path(log_file)
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp, library_output(Path(tmp) / name, show=show) as path:
+        yield path

@@ -94,25 +94,76 @@ def test_segment_without_a_model_and_transitions(cli, shop, tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_writes_every_output(cli, tmp_path):
+def test_demo_writes_every_output_with_the_promised_content(cli, tmp_path):
     result = cli("demo", "--out-dir", tmp_path / "demo", "--customers", "1500", "-q")
     assert result.exit_code == 0, result.stdout + result.stderr
+    demo = tmp_path / "demo"
     assert [p.name for p in tmp_path.iterdir()] == ["demo"]  # nothing outside --out-dir (the test's cwd)
-    for name in ("mlruns", "models", "logs/demo.log", "data/transactions.csv"):
-        assert (tmp_path / "demo" / name).exists(), name
-    for name in (
-        "kpis.csv",
-        "cohorts.png",
-        "scores.csv",
-        "campaign.csv",
-        "segments.csv",
-        "report.html",
-        "mlflow.db",
-    ):
-        assert (tmp_path / "demo" / name).exists(), name
+    for name in ("mlruns", "models", "logs/demo.log", "data/transactions.csv", "cohorts.png", "mlflow.db"):
+        assert (demo / name).exists(), name
     assert "mlflow ui --backend-store-uri sqlite:///" in result.stdout
-    scores = pd.read_csv(tmp_path / "demo" / "scores.csv", dtype={"customer_id": str})
-    assert scores["customer_id"].is_unique
+    for name in ("scores.csv", "campaign.csv", "segments.csv", "kpis.csv", "report.html"):
+        assert str(demo / name) in result.stdout, name  # -q prints where every output is
+
+    # the customer base at D (the day after the last purchase): every buyer of the generated shop
+    tx = pd.read_csv(
+        demo / "data" / "transactions.csv", dtype={"customer_id": str}, parse_dates=["timestamp"]
+    )
+    buyers = set(tx.loc[tx["amount"] > 0, "customer_id"])
+    as_of = str((tx["timestamp"].max() + pd.Timedelta(days=1)).date())
+
+    scores = pd.read_csv(demo / "scores.csv", dtype={"customer_id": str})
+    assert scores["customer_id"].is_unique and set(scores["customer_id"]) == buyers
+    assert (scores["as_of"] == as_of).all()
+    assert scores["churn_probability"].between(0, 1).all() and scores["churn_probability"].std() > 0.05
+    assert scores["p_alive"].between(0, 1).all() and (scores["predicted_clv"] >= 0).all()
+    assert (
+        set(scores["risk_tier"]) <= {"low", "medium", "high"} and scores["recommended_action"].notna().all()
+    )
+    ranked = scores["expected_saved_value"].to_numpy()
+    assert (ranked[:-1] >= ranked[1:]).all()  # written most worth contacting first
+
+    # budget 1000 at 2.00 a contact: at most 500 customers, each worth at least the contact, the best first
+    campaign = pd.read_csv(demo / "campaign.csv", dtype={"customer_id": str})
+    assert 0 < len(campaign) <= 500 and (campaign["expected_saved_value"] >= 2.0).all()
+    worth = scores[scores["expected_saved_value"] >= 2.0]
+    assert list(campaign["customer_id"]) == list(worth["customer_id"].head(500))
+
+    segments = pd.read_csv(demo / "segments.csv", dtype={"customer_id": str})
+    assert set(segments["customer_id"]) == buyers and segments["segment"].notna().all()
+    profile = pd.read_csv(demo / "segments_profile.csv")
+    assert profile["size"].sum() == len(buyers)
+
+    # KPIs: one row per calendar month from the first to the last purchase; customers_end = that month's buyers
+    kpis = pd.read_csv(demo / "kpis.csv")
+    purchases = tx[tx["amount"] > 0]
+    months = pd.period_range(purchases["timestamp"].min(), purchases["timestamp"].max(), freq="M")
+    assert list(kpis["period"]) == [str(m.start_time.date()) for m in months]
+    buyers_per_month = purchases.groupby(purchases["timestamp"].dt.to_period("M"))["customer_id"].nunique()
+    assert kpis["customers_end"].tolist() == buyers_per_month.reindex(months, fill_value=0).tolist()
+
+    # the report is the one MLflow run's, on the same base and campaign as the files
+    (run_id,) = _run_ids(demo / "mlflow.db")
+    text = _text(demo / "report.html")
+    assert f"churnkit run {run_id[:8]}" in text and f"Run: {run_id}" in text
+    assert f"{len(buyers):,} customers in the base at {as_of}" in text
+    assert f"{len(campaign):,} customers to contact for a budget of 1,000" in text
+
+
+def _text(page):  # type: ignore[no-untyped-def]
+    """The visible text of an HTML page, whitespace collapsed."""
+    import html
+    import re
+
+    body = re.sub(r"<style.*?</style>", " ", page.read_text(encoding="utf-8"), flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body)))
+
+
+def _run_ids(store):  # type: ignore[no-untyped-def]
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{store}")
+    return [r.info.run_id for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
 
 
 def test_packaged_configs_are_the_repository_configs():

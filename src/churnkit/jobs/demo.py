@@ -1,9 +1,10 @@
 """`churnkit demo`: the whole job on a generated sample shop, in one go.
 
 sample shop → validate → retention KPIs → train (backtest + MLflow run + registered model) → score →
-segment → HTML report. Everything lands in one folder: the inputs (``data/``), rows set aside (``rejected/``),
-the MLflow store (``mlflow.db``) and its artifacts (``mlruns/``) unless a tracking URI is configured, the
-model (``models/``), the library log (``logs/demo.log``) and every output.
+segment → HTML report, each step the job its own command runs. Everything lands in one folder: the inputs
+(``data/``), rows set aside (``rejected/``), the MLflow store (``mlflow.db``) and its artifacts (``mlruns/``)
+unless a tracking URI is configured, the model (``models/``), the library log (``logs/demo.log``) and every
+output.
 """
 
 from __future__ import annotations
@@ -13,15 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from churnkit.config import Config
-from churnkit.data.io import write_table
-from churnkit.data.readiness import readiness
-from churnkit.data.shop import load_shop
-from churnkit.datasets.sample_shop import generate_shop, write_shop
-from churnkit.jobs.segment import segment_customers
-from churnkit.kpis import cohort_retention, plot_cohort_heatmap, retention_kpis
-from churnkit.outputs import format_scores
-from churnkit.pipeline import train
-from churnkit.targeting import select_customers
+from churnkit.jobs.generate import generate
+from churnkit.jobs.kpis import KpiFiles, kpis
+from churnkit.jobs.report import DEFAULT_BUDGET, DEFAULT_COST_PER_CONTACT, write_run_report
+from churnkit.jobs.score import Targeting, score, write_selection
+from churnkit.jobs.segment import segment
+from churnkit.jobs.train import train
+from churnkit.jobs.validate import validate
 
 
 @dataclass
@@ -42,14 +41,18 @@ class DemoOutputs:
         return out
 
 
+def _quiet(_msg: str) -> None:
+    pass
+
+
 def run_demo(
     folder: str | Path,
     cfg: Config,
     *,
     customers: int = 5000,
     seed: int = 0,
-    progress: Callable[[str], None] = lambda _m: None,
-    show: Callable[[str], None] = lambda _m: None,
+    progress: Callable[[str], None] = _quiet,
+    show: Callable[[str], None] = _quiet,
 ) -> DemoOutputs:
     """Run the whole job in ``folder``; library warnings and log lines go to ``folder/logs/demo.log``
     (churnkit's own warnings also to ``show``)."""
@@ -73,9 +76,7 @@ def _run(
 ) -> DemoOutputs:
     import time
 
-    from churnkit.jobs.report import write_run_report
-    from churnkit.report.plots import make_plots
-    from churnkit.tracking.runs import log_training_run, tracking_uri
+    from churnkit.tracking.runs import tracking_uri
 
     started = time.time()
     if cfg.tracking.tracking_uri is None:
@@ -83,65 +84,48 @@ def _run(
         cfg.tracking.tracking_uri = f"sqlite:///{folder / 'mlflow.db'}"
     out = DemoOutputs(folder, tracking_uri=tracking_uri(cfg))
     progress(f"generating a sample shop with {customers:,} customers")
-    files = write_shop(generate_shop(customers, seed=seed), folder / "data", fmt="csv")
+    files = generate(folder / "data", customers=customers, seed=seed)
     out.paths.update({f"input {k}": v for k, v in files.items() if k != "truth"})
     for name in ("transactions", "events", "customers"):
         getattr(cfg.inputs, name).path = str(files[name])
 
     progress("validating inputs")
-    data = load_shop(cfg, rejected_dir=folder / "rejected")
-    out.facts += data.report.lines()
-    out.facts += readiness(
-        data, as_of=cfg.as_of, horizon_days=cfg.horizon_days, min_history_days=cfg.training.min_history_days
-    ).lines()
+    checked = validate(cfg, rejected_dir=folder / "rejected")
+    data = checked.data
+    out.facts += checked.lines()
 
     progress("retention KPIs")
-    tx = data.frame("transactions")
-    out.paths["KPIs"] = write_table(format_scores(retention_kpis(tx, period="month")), folder / "kpis.csv")
-    cohorts = cohort_retention(tx, period="month")
-    out.paths["cohort heatmap"] = plot_cohort_heatmap(cohorts, folder / "cohorts.png")
+    kpi = kpis(cfg, data=data, files=KpiFiles(folder / "kpis.csv", heatmap=folder / "cohorts.png"))
+    out.paths["KPIs"], out.paths["cohort heatmap"] = kpi.paths["KPIs"], kpi.paths["heatmap"]
 
-    result = train(data, cfg, progress=progress)
-    progress("logging the MLflow run")
-    plots = make_plots(
-        folder / "plots",
-        predictions=result.backtest.predictions,
-        importance=result.model.feature_importance(),
-        profile=result.model.clusters_.profile_,
-        cohorts=cohorts,
-    )
-    sources = {n: str(getattr(cfg.inputs, n).path) for n in data.names}
-    info = log_training_run(
-        result,
+    trained = train(
         cfg,
-        data,
-        sources=sources,
-        plots=plots,
+        data=data,
         models_dir=folder / "models",
+        plots_dir=folder / "plots",
+        cohorts=kpi.cohorts,
         started=started,
         log_file=log_file,
+        progress=progress,
+        log_step="logging the MLflow run",
     )
-    m = info.metrics
-    out.facts.append(
-        f"backtest at {result.summary['test_as_of']}: churn AUC {m['churn_auc']:.3f} "
-        f"(recency {m['baseline_recency_churn_auc']:.3f}, BTYD {m['baseline_btyd_churn_auc']:.3f}), "
-        f"CLV normalised Gini {m['clv_gini_norm']:.3f} (BTYD {m['baseline_btyd_clv_gini_norm']:.3f})"
-    )
-    out.facts += [f"note: {n}" for n in result.notes]
-    out.facts.append(f"MLflow run {info.run_id}, model {info.model_uri}")
+    out.facts += trained.facts()
 
     progress("scoring the customer base")
-    scores = result.model.score(data, as_of=cfg.as_of)
-    out.paths["scores"] = write_table(select_customers(scores).scores, folder / "scores.csv")
-    chosen = select_customers(scores, budget=1000.0, cost_per_contact=2.0)
-    out.paths["campaign (budget 1000)"] = write_table(chosen.scores, folder / "campaign.csv")
+    scored = score(cfg, model=trained.result.model, out=folder / "scores.csv", data=data, log_file=log_file)
+    out.paths["scores"] = scored.path
+    campaign = folder / "campaign.csv"
+    chosen = write_selection(
+        scored.scores, campaign, Targeting(budget=DEFAULT_BUDGET, cost_per_contact=DEFAULT_COST_PER_CONTACT)
+    )
+    out.paths[f"campaign (budget {DEFAULT_BUDGET:.0f})"] = campaign
     out.facts.append(chosen.summary)
 
     progress("segments")
-    seg = segment_customers(data, cfg, out=folder / "segments.csv", model=result.model)
-    out.paths.update({f"segment {k}": v for k, v in seg.items()})
+    seg = segment(cfg, out=folder / "segments.csv", model=trained.result.model, data=data)
+    out.paths.update({f"segment {k}": v for k, v in seg.paths.items()})
 
     progress("HTML report")
-    out.paths["report"] = write_run_report(cfg, info.run_id, folder / "report.html")
-    out.paths["model"] = info.local_model
+    out.paths["report"] = write_run_report(cfg, trained.run.run_id, folder / "report.html")
+    out.paths["model"] = trained.run.local_model
     return out

@@ -81,3 +81,12 @@ def write_run_report(
         )
     finally:
         shutil.rmtree(record["tmp"], ignore_errors=True)
+
+
+def report(cfg: Config, run_id: str, out: str | Path, *, experiment: str | None = None) -> Path:
+    """`churnkit report`: the run report of ``run_id`` (``latest``: the most recent run of ``experiment``)."""
+    if run_id == "latest":
+        from churnkit.tracking.runs import latest_run_id
+
+        run_id = latest_run_id(cfg, experiment=experiment)
+    return write_run_report(cfg, run_id, out)

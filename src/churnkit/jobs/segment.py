@@ -11,6 +11,7 @@ churn rate needs labels, which a scoring date does not have yet). See ``docs/out
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,10 @@ import pandas as pd
 from churnkit.config import Config
 from churnkit.data.io import write_table
 from churnkit.data.load import ShopData
-from churnkit.data.readiness import default_as_of
+from churnkit.data.readiness import check_as_of, default_as_of
+from churnkit.data.shop import load_shop
 from churnkit.errors import DataTooShortError
-from churnkit.features import shop_features
+from churnkit.jobs.features import feature_table
 from churnkit.outputs import format_scores
 from churnkit.segments import (
     BehaviourClusters,
@@ -45,12 +47,7 @@ SEGMENT_COLUMNS = (
 
 
 def _features(data: ShopData, cfg: Config, as_of: dt.date) -> pd.DataFrame:
-    feats = shop_features(
-        data,
-        as_of=as_of,
-        windows=tuple(cfg.features.windows),
-        session_gap_minutes=cfg.features.session_gap_minutes,
-    )
+    feats = feature_table(data, cfg, as_of)
     if feats.empty:
         raise DataTooShortError(f"no customer has a purchase before {as_of}: empty customer base")
     # DuckDB returns rows in no fixed order; clusters fitted on the fly must not depend on it
@@ -113,3 +110,39 @@ def segment_customers(
         write_table(shares.reset_index(), out.with_name(f"{stem}_transition_shares.csv"))
         written["transitions heatmap"] = plot_transitions(counts, out.with_name(f"{stem}_transitions.png"))
     return written
+
+
+@dataclass
+class Segments:
+    """The files the segment job wrote ({label: path}) and the shop they describe."""
+
+    data: Any
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        return [f"{label}: {path}" for label, path in self.paths.items()]
+
+
+def segment(
+    cfg: Config,
+    *,
+    out: str | Path,
+    model: Any = None,
+    compare_to: dt.date | None = None,
+    data: Any = None,
+) -> Segments:
+    """`churnkit segment`: load the shop (rows set aside beside ``out``), check the dates, write the segments.
+
+    ``model`` is a trained model or its URI (`load_model`); without one, clusters are fitted on the fly.
+    """
+    out = Path(out)
+    if data is None:
+        data = load_shop(cfg, rejected_dir=out.parent)
+    check_as_of(data, cfg.as_of, horizon_days=cfg.horizon_days)
+    if compare_to is not None:
+        check_as_of(data, compare_to, horizon_days=cfg.horizon_days, option="--compare-to")
+    if isinstance(model, str):
+        from churnkit.tracking.runs import load_model
+
+        model = load_model(model, cfg)
+    return Segments(data, segment_customers(data, cfg, out=out, model=model, compare_to=compare_to))
