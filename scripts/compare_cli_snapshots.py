@@ -43,7 +43,7 @@ def main(before: Path, after: Path) -> int:
         if la == lb:
             print(f"same  {name} ({len(la)} lines)")
         else:
-            diff = next(i for i, (x, y) in enumerate(zip(la + [""], lb + [""])) if x != y)
+            diff = next(i for i, (x, y) in enumerate(zip([*la, ""], [*lb, ""], strict=False)) if x != y)
             print(
                 f"DIFF  {name}: line {diff + 1}\n  before: {la[diff][:160] if diff < len(la) else '<end>'}"
                 f"\n  after:  {lb[diff][:160] if diff < len(lb) else '<end>'}"
