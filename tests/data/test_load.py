@@ -1,4 +1,4 @@
-"""Bad input gets a clear error and loses nothing (DESIGN.md), checked through the CLI."""
+"""Bad input gets a clear error and loses nothing (docs/design.md), checked through the CLI."""
 
 from __future__ import annotations
 

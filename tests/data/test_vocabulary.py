@@ -1,4 +1,4 @@
-"""Source event vocabularies map onto the canonical event types in the loader (DESIGN.md, docs/inputs.md).
+"""Source event vocabularies map onto the canonical event types in the loader (docs/design.md, docs/inputs.md).
 
 The check: a canonical events log, renamed into a source vocabulary and loaded with that vocabulary, gives
 exactly the features of the canonical log.

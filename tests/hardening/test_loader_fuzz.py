@@ -1,6 +1,6 @@
 """Property tests of the loaders through `churnkit validate`: whatever the file holds, no traceback.
 
-The contract (DESIGN.md): bad input gets a clear message; exit code 0 (loaded, bad rows set aside) or 2
+The contract (docs/design.md): bad input gets a clear message; exit code 0 (loaded, bad rows set aside) or 2
 (unusable input, one line ``Error: ...`` on stderr); never a Python traceback. Hypothesis writes random
 bytes, random CSV text and random typed Parquet tables with random column names and hostile cell values
 (unicode, NaN, ±inf, huge numbers, empty strings, extreme dates) and runs the command on them.

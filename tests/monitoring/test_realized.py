@@ -65,7 +65,7 @@ def _shop(n: int = 400, seed: int = 0, last_day: dt.date | None = None) -> tuple
 
 
 def _independent(tx: pd.DataFrame, scores: pd.DataFrame) -> dict[str, float]:
-    """The DESIGN.md metrics from scratch: pandas for the outcomes, scikit-learn / scipy / loops for the scores."""
+    """The docs/design.md metrics from scratch: pandas for the outcomes, scikit-learn / scipy / loops for the scores."""
     lo, hi = pd.Timestamp(AS_OF), pd.Timestamp(AS_OF) + pd.Timedelta(days=H)
     window = tx[(tx["timestamp"] >= lo) & (tx["timestamp"] < hi)]
     buyers = set(window.loc[window["amount"] > 0, "customer_id"])

@@ -73,7 +73,7 @@ class Readiness:
 
 
 def default_as_of(data: Shop) -> dt.date:
-    """The day after the last transaction (DESIGN.md: `--as-of` default)."""
+    """The day after the last transaction (docs/design.md: `--as-of` default)."""
     return data.date_range()[1] + dt.timedelta(days=1)
 
 

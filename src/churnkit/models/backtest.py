@@ -3,7 +3,7 @@
 Candidates are the boosted models (fitted on the training snapshots only), the recency baseline (fitted on the
 same training rows) and BTYD alone (the test snapshot's own BTYD columns, fitted on its history). All are
 scored on the same test rows, overall and split by buyer type (``_one_time``, ``_repeat``), with the metric
-names of DESIGN.md (prefixes ``boosted_``, ``baseline_recency_``, ``baseline_btyd_``). The champion of each
+names of docs/design.md (prefixes ``boosted_``, ``baseline_recency_``, ``baseline_btyd_``). The champion of each
 target is chosen separately, by a pure rule (:func:`choose_champions`).
 """
 
@@ -44,7 +44,7 @@ CANDIDATES = ("baseline_recency", "baseline_btyd", "boosted")
 
 @dataclass
 class Backtest:
-    """The backtest: metrics (DESIGN.md names), the test snapshot's predictions and the champion per target.
+    """The backtest: metrics (docs/design.md names), the test snapshot's predictions and the champion per target.
 
     ``evidence`` says what the test is: ``time`` (training label windows end before the test snapshot) or
     ``customer_holdout`` (a short history: customers held out of training at the latest labelled snapshot).

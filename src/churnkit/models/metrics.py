@@ -1,4 +1,4 @@
-"""Backtest metrics under the names every MLflow run uses (DESIGN.md, "Tracking").
+"""Backtest metrics under the names every MLflow run uses (docs/design.md, "Tracking").
 
 Churn metrics take the 0/1 label ``churned`` and a probability of churn; CLV metrics take the
 realised H-day revenue and a prediction of it. Every function is pure and accepts arrays or
@@ -99,7 +99,7 @@ METRICS: dict[str, Metric] = {
         ),
     )
 }
-"""The registry: every metric name a run logs (before prefix and suffix), in table order (DESIGN.md, "Tracking")."""
+"""The registry: every metric name a run logs (before prefix and suffix), in table order (docs/design.md, "Tracking")."""
 
 METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
 """The ten metric names, churn first, then CLV."""

@@ -23,7 +23,13 @@ import pandas as pd
 
 from churnkit.errors import InputError
 from churnkit.monitoring.holdout import CONTROL, TARGET
-from churnkit.monitoring.realized import _check_passed, realized_outcomes, report_dict, scores_as_of
+from churnkit.monitoring.realized import (
+    _check_passed,
+    attributes,
+    realized_outcomes,
+    report_dict,
+    scores_as_of,
+)
 from churnkit.monitoring.stats import TEST_NAMES, two_proportion_test, welch_test
 
 __all__ = ["CampaignResult", "campaign_tests", "measure_campaign"]
@@ -64,18 +70,11 @@ class CampaignResult:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        fields = {
-            "analysis": self.analysis,
-            "retention": self.retention,
-            "revenue_per_customer": self.revenue_per_customer,
-            "incremental_revenue": self.incremental_revenue,
-            "incremental_revenue_ci": list(self.incremental_revenue_ci),
-            "incremental_retained_customers": self.incremental_customers,
-            "contacts": self.contacts,
-            "cost": self.cost,
-            "roi": self.roi,
-            "tests": TEST_NAMES,
-        }
+        fields = attributes(self, "analysis", "retention", "revenue_per_customer", "incremental_revenue")
+        fields["incremental_revenue_ci"] = list(self.incremental_revenue_ci)
+        fields["incremental_retained_customers"] = self.incremental_customers
+        fields |= attributes(self, "contacts", "cost", "roi")
+        fields["tests"] = TEST_NAMES
         return report_dict(self.as_of, self.horizon_days, fields, self.by_group, self.notes)
 
     def lines(self) -> list[str]:

@@ -1,9 +1,9 @@
 """Re-test an old scores file once its horizon has passed: the realized metrics beside the backtest's promise.
 
 For a scores file made at as-of date D with horizon H, the outcome of each customer *in the file* is read
-from the new transactions exactly as the training labels are (DESIGN.md): churned = no purchase day in
+from the new transactions exactly as the training labels are (docs/design.md): churned = no purchase day in
 [D, D + H) (returns aside), CLV for H = net revenue in [D, D + H), returns included. The metrics are the
-DESIGN.md names from `churnkit.models.metrics`, overall and by risk tier, value tier, segment, one-time vs
+docs/design.md names from `churnkit.models.metrics`, overall and by risk tier, value tier, segment, one-time vs
 repeat buyers (from the history before D in the same data) and holdout group when the file has one.
 
 "Did the model hold up" compares churn AUC, ECE and normalised CLV Gini with the backtest (`CHECKS`). A
@@ -137,6 +137,11 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def attributes(obj: Any, *names: str) -> dict[str, Any]:
+    """``{name: obj.name}`` for the given names, in that order (the JSON fields of a result)."""
+    return {name: getattr(obj, name) for name in names}
+
+
 def report_dict(
     as_of: Any, horizon_days: int, fields: dict[str, Any], by_group: pd.DataFrame, notes: list[str]
 ) -> dict:
@@ -189,17 +194,9 @@ class Evaluation:
         return f"{head} (checked on {self.checked_on}): " + "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
-        fields = {
-            "customers": self.customers,
-            "metrics": self.metrics,
-            "backtest": self.backtest,
-            "held_up": self.held_up,
-            "checks": self.checks,
-            "checked_on": self.checked_on,
-            "verdict": self.verdict(),
-            "predicted_churn_rate": self.predicted_churn_rate,
-            "realized_churn_rate": self.realized_churn_rate,
-        }
+        fields = attributes(self, "customers", "metrics", "backtest", "held_up", "checks", "checked_on")
+        fields["verdict"] = self.verdict()
+        fields |= attributes(self, "predicted_churn_rate", "realized_churn_rate")
         return report_dict(self.as_of, self.horizon_days, fields, self.by_group, self.notes)
 
     def lines(self) -> list[str]:

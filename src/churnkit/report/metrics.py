@@ -1,4 +1,4 @@
-"""The DESIGN.md metrics as the report shows them (from the registry, `churnkit.models.metrics.METRICS`), and the model-vs-baselines table."""
+"""The docs/design.md metrics as the report shows them (from the registry, `churnkit.models.metrics.METRICS`), and the model-vs-baselines table."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ METRIC_INFO: dict[str, MetricInfo] = {
     name: MetricInfo(m.label, m.higher_is_better, _FORMATS[name], m.description)
     for name, m in METRICS.items()
 }
-"""Display name, direction, format and meaning of each DESIGN.md metric (without prefix)."""
+"""Display name, direction, format and meaning of each docs/design.md metric (without prefix)."""
 
 BASE_METRICS: tuple[str, ...] = METRIC_NAMES
 """The ten metric names, in table order."""
@@ -92,7 +92,7 @@ def _better(model: float, baselines: list[float], higher: bool) -> bool | None:
 def metrics_table(metrics: Mapping[str, float]) -> pd.DataFrame:
     """Model vs baselines, one row per metric: index ``metric``, columns model, baseline_recency, baseline_btyd.
 
-    Rows are the ten DESIGN.md metric names, then the same names with ``_one_time`` / ``_repeat`` for each
+    Rows are the ten docs/design.md metric names, then the same names with ``_one_time`` / ``_repeat`` for each
     customer group that has at least one value. Missing values are NaN. ``better_than_baseline`` (nullable
     boolean) is True when the model strictly beats the best available baseline (higher is better for
     AUC, PR-AUC, lift, Spearman and Gini; lower for Brier, log-loss, ECE, MAE and RMSE), NA when the

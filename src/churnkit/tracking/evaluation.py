@@ -3,7 +3,7 @@
 The core (`churnkit.monitoring.realized`) computes the realized metrics; this module finds what the model's
 own backtest reported (the training run behind ``--model``) and, when a tracking store is given
 (``--tracking-uri``, ``tracking.tracking_uri`` in the config or ``MLFLOW_TRACKING_URI``), logs one run in
-the experiment ``<experiment>-evaluation`` with the realized metrics under the DESIGN.md names, the
+the experiment ``<experiment>-evaluation`` with the realized metrics under the docs/design.md names, the
 backtest's as ``backtest_<name>``, ``held_up`` (1/0) and tags linking it to the training run.
 """
 

@@ -1,7 +1,7 @@
 """One MLflow run per `train`, the registered pyfunc model and its `champion` alias.
 
 Default store: ``sqlite:///mlflow.db`` in the working folder (MLflow 3's default); ``--tracking-uri`` or
-``MLFLOW_TRACKING_URI`` choose another. The run holds the flattened config as params, the DESIGN.md metric
+``MLFLOW_TRACKING_URI`` choose another. The run holds the flattened config as params, the docs/design.md metric
 names, plots, the feature schema, a data summary, the input datasets and one pyfunc model (models-from-code).
 """
 
