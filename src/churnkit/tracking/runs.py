@@ -8,7 +8,6 @@ names, plots, the feature schema, a data summary, the input datasets and one pyf
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import logging
 import math
@@ -31,11 +30,12 @@ from churnkit.errors import ModelError
 from churnkit.models.churnkit_model import ChurnkitModel
 from churnkit.models.metrics import METRIC_NAMES
 from churnkit.pipeline import TrainResult
+from churnkit.tracking.registry import CHAMPION, alias_holder, horizon_alias, move_aliases
+from churnkit.tracking.signature import feature_schema, model_signature
 
 PYFUNC_CODE = Path(__file__).with_name("pyfunc_model.py")
 MAIN_METRICS = METRIC_NAMES
 """The registry's metric names, logged by every run (with the baseline prefixes beside them)."""
-CHAMPION = "champion"
 
 
 @dataclass
@@ -237,7 +237,7 @@ def _log_training_run(  # type: ignore[no-untyped-def]
 
     version = str(info.registered_model_version) if info.registered_model_version else None
     with _store_lock(tracking_uri(cfg)):  # read the champion's AUC and move the alias as one step
-        promotion = _maybe_promote(
+        promotion = move_aliases(
             MlflowClient(),
             cfg.tracking.registered_model,
             version,
@@ -260,86 +260,6 @@ def _log_training_run(  # type: ignore[no-untyped-def]
 def run_name(horizon_days: int, as_of: str) -> str:
     """The MLflow run name of a training run: ``train H90 D2026-01-01``."""
     return f"train H{horizon_days} D{as_of}"
-
-
-def input_example(data: ShopData, *, n_customers: int = 5) -> pd.DataFrame:
-    """A few customers' raw rows in the pyfunc's long form: a ``table`` column plus the canonical columns.
-
-    Values are what a file holds (timestamps as text, missing values as None), so the example is valid JSON
-    for ``mlflow models serve``. Engine-neutral (DuckDB or Spark tables through Ibis).
-    """
-    tx = data.ibis("transactions")
-    ids = (
-        tx.filter(~tx.is_return)
-        .select("customer_id")
-        .distinct()
-        .order_by("customer_id")
-        .limit(n_customers)
-        .to_pandas()["customer_id"]
-        .astype(str)
-        .tolist()
-    )
-    parts = []
-    for name in data.names:
-        t = data.ibis(name)
-        part = t.filter(t.customer_id.cast("string").isin(ids)).to_pandas()
-        part = part.drop(columns=[c for c in ("is_return",) if c in part.columns])
-        sort = [c for c in ("customer_id", "timestamp") if c in part.columns]
-        part = part.sort_values(sort, kind="stable").reset_index(drop=True)
-        for col in part.columns:
-            if pd.api.types.is_datetime64_any_dtype(part[col]):
-                part[col] = part[col].dt.strftime("%Y-%m-%d %H:%M:%S")
-        part = part.astype(object).where(part.notna(), None)
-        part.insert(0, "table", name)
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True).astype(object)
-
-
-def model_signature(model: ChurnkitModel, data: ShopData, as_of: str) -> tuple[Any, pd.DataFrame]:
-    """The pyfunc's signature (both input forms, the score table, the ``as_of`` param) and its input example.
-
-    Inputs, all optional: ``table`` and the raw columns of the long form (any type: the loader parses text
-    or typed values as it parses files), then the feature-table columns with the types they had at training
-    (integers ``long``, other numbers ``double``, text ``string``). Outputs: the score table of the example.
-    Params: ``as_of`` (string, default none = the day after the last purchase in the input).
-    """
-    from mlflow.models import ModelSignature, infer_signature
-    from mlflow.types import DataType
-    from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
-
-    example = input_example(data)
-    tables = {
-        name: part.drop(columns="table").dropna(axis=1, how="all")
-        for name, part in example.groupby("table", sort=False)
-    }
-    ex_data = ShopData.from_frames(tables["transactions"], tables.get("events"), tables.get("customers"))
-    features = model.features(ex_data, as_of=dt.date.fromisoformat(as_of))
-    scores = model.score_features(features)
-
-    specs: dict[str, ColSpec] = {}
-    for col in example.columns:
-        specs[col] = ColSpec(AnyType(), col, required=False)
-    for col, dtype in features.dtypes.items():
-        if col in specs:
-            continue
-        if pd.api.types.is_bool_dtype(dtype):
-            kind: Any = DataType.boolean
-        elif pd.api.types.is_integer_dtype(dtype):
-            kind = DataType.long
-        elif pd.api.types.is_float_dtype(dtype):
-            kind = DataType.double
-        elif pd.api.types.is_string_dtype(dtype) and col != "customer_id":
-            kind = DataType.string
-        else:
-            kind = AnyType()  # customer_id (text or numbers), as_of (date or timestamp)
-        specs[str(col)] = ColSpec(kind, str(col), required=False)
-    with warnings.catch_warnings():  # MLflow's hint about integer columns: `cluster` is never missing
-        warnings.filterwarnings(
-            "ignore", message="Hint: Inferred schema contains integer", category=UserWarning
-        )
-        outputs = infer_signature(example, scores).outputs
-    params = ParamSchema([ParamSpec("as_of", DataType.string, None)])
-    return ModelSignature(inputs=Schema(list(specs.values())), outputs=outputs, params=params), example
 
 
 def _requirements() -> list[str]:
@@ -386,92 +306,6 @@ def _log_datasets(mlflow: Any, data: ShopData, sources: dict[str, str]) -> None:
         mlflow.log_input(ds, context="training")
 
 
-def feature_schema(model: ChurnkitModel) -> dict[str, Any]:
-    from churnkit.features import FEATURES
-
-    meaning = {f.name: f for f in FEATURES}
-    cols = getattr(model, "input_columns_", None) or model.required_columns()
-    out = []
-    for c in cols:
-        f = meaning.get(c)
-        out.append({"name": c, "meaning": f.meaning if f else "", "unit": f.unit if f else ""})
-    return {"horizon_days": model.horizon_days, "features": out, "required_columns": model.required_columns()}
-
-
-def horizon_alias(horizon_days: int) -> str:
-    """The alias that holds the best run of one horizon, e.g. ``champion_h90``."""
-    return f"{CHAMPION}_h{int(horizon_days)}"
-
-
-@dataclass
-class Promotion:
-    """Which aliases moved to a new version, and one plain line saying why (or why not)."""
-
-    moved: list[str]
-    message: str
-
-
-def _alias_holder(client: Any, name: str, alias: str) -> Any:
-    try:
-        return client.get_model_version_by_alias(name, alias)
-    except Exception:  # no alias yet: MLflow raises RestException / MlflowException
-        return None
-
-
-def _beats(client: Any, holder: Any, new_auc: float) -> bool:
-    old = client.get_run(holder.run_id).data.metrics.get("churn_auc", float("nan"))
-    return math.isfinite(new_auc) and (not math.isfinite(old) or new_auc > old)
-
-
-def _maybe_promote(
-    client: Any,
-    name: str,
-    version: str | None,
-    metrics: dict[str, float],
-    promote: bool,
-    *,
-    horizon_days: int,
-) -> Promotion:
-    """Move the aliases that this version wins: like with like only.
-
-    ``champion_h<H>`` moves when there is none, when its backtest churn_auc is beaten, or with ``promote``.
-    ``champion`` (what ``models:/<name>@champion`` scores) follows the same rule, but only between runs with
-    the same horizon (the churn definition "no purchase in [D, D+H)"): a run with another horizon never
-    replaces it unless ``promote`` says so explicitly.
-    """
-    if version is None:
-        return Promotion([], "no registered version: aliases unchanged")
-    new_auc = metrics.get("churn_auc", float("nan"))
-    moved: list[str] = []
-    per_h = horizon_alias(horizon_days)
-    holder = _alias_holder(client, name, per_h)
-    if promote or holder is None or _beats(client, holder, new_auc):
-        client.set_registered_model_alias(name, per_h, version)
-        moved.append(per_h)
-    main = _alias_holder(client, name, CHAMPION)
-    main_h = None if main is None else client.get_run(main.run_id).data.params.get("horizon_days")
-    same_h = main_h is None or str(main_h) == str(int(horizon_days))
-    if promote or main is None or (same_h and _beats(client, main, new_auc)):
-        client.set_registered_model_alias(name, CHAMPION, version)
-        moved.append(CHAMPION)
-        if promote and not same_h:
-            message = (
-                f"{CHAMPION} moved to this H = {horizon_days} run by --promote (it held an H = {main_h} run)"
-            )
-        else:
-            message = f"now {' and '.join(moved)}"
-    elif not same_h:
-        message = (
-            f"{CHAMPION} stays with version {main.version} (H = {main_h} days): runs of another horizon never "
-            f"replace it; this run is {per_h if per_h in moved else 'not ' + per_h} (use --promote to move {CHAMPION})"
-        )
-    else:
-        message = f"{CHAMPION} stays with version {main.version} (backtest churn_auc not beaten)" + (
-            f"; now {per_h}" if per_h in moved else ""
-        )
-    return Promotion(moved, message)
-
-
 def list_runs(cfg: Config, *, experiment: str | None = None, max_results: int = 20) -> pd.DataFrame:
     """Recent runs side by side: horizon, as-of date, main metrics and baselines, and the alias holders.
 
@@ -502,10 +336,10 @@ def list_runs(cfg: Config, *, experiment: str | None = None, max_results: int = 
     client = MlflowClient()
     model_name = cfg.tracking.registered_model
     mark = pd.Series("", index=out.index)
-    holder = _alias_holder(client, model_name, CHAMPION)
+    holder = alias_holder(client, model_name, CHAMPION)
     if "H" in out.columns:
         for h in out["H"].dropna().unique():
-            per_h = _alias_holder(client, model_name, horizon_alias(int(h)))
+            per_h = alias_holder(client, model_name, horizon_alias(int(h)))
             if per_h is not None:
                 mark[out["run_id"].eq(per_h.run_id)] = "h"
     if holder is not None:
