@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from churnkit.errors import ConfigError
 
@@ -26,6 +26,37 @@ class AmountFrom(_Strict):
 
     quantity: str
     unit_price: str
+
+
+def _known_zone(v: str) -> str:
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(v)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {v!r}; use an IANA name such as UTC or Europe/Berlin") from None
+    return v
+
+
+def _one_character(v: str) -> str:
+    v = "\t" if v == "\\t" else v
+    if len(v) != 1 or v in ('"', "\n", "\r"):
+        raise ValueError(f"the delimiter must be one character other than a quote or a line break, got {v!r}")
+    return v
+
+
+def _known_encoding(v: str) -> str:
+    import codecs
+
+    try:
+        codecs.lookup(v)
+    except LookupError:
+        raise ValueError(f"unknown encoding {v!r}; use a name such as utf-8, latin-1 or cp1252") from None
+    return v
+
+
+_TEXT_SETTINGS = {"timezone": _known_zone, "delimiter": _one_character, "encoding": _known_encoding}
+"""The check of each text setting of an input table (None means "not set" and is not checked)."""
 
 
 class TableInput(_Strict):
@@ -46,43 +77,10 @@ class TableInput(_Strict):
     delimiter: str | None = None
     encoding: str | None = Field(None, description="CSV encoding, e.g. latin-1; UTF-8 when absent")
 
-    @field_validator("timezone")
+    @field_validator("timezone", "delimiter", "encoding")
     @classmethod
-    def _known_zone(cls, v: str) -> str:
-        import zoneinfo
-
-        try:
-            zoneinfo.ZoneInfo(v)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {v!r}; use an IANA name such as UTC or Europe/Berlin"
-            ) from None
-        return v
-
-    @field_validator("delimiter")
-    @classmethod
-    def _one_character(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        v = "\t" if v == "\\t" else v
-        if len(v) != 1 or v in ('"', "\n", "\r"):
-            raise ValueError(
-                f"the delimiter must be one character other than a quote or a line break, got {v!r}"
-            )
-        return v
-
-    @field_validator("encoding")
-    @classmethod
-    def _known_encoding(cls, v: str | None) -> str | None:
-        import codecs
-
-        if v is None:
-            return v
-        try:
-            codecs.lookup(v)
-        except LookupError:
-            raise ValueError(f"unknown encoding {v!r}; use a name such as utf-8, latin-1 or cp1252") from None
-        return v
+    def _text_setting(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return v if v is None else _TEXT_SETTINGS[info.field_name](v)
 
 
 class FromEvents(_Strict):

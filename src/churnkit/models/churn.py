@@ -9,7 +9,7 @@ corrections to it). The held-out fold, schema and training are shared with the C
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
 
 import lightgbm as lgb
 import numpy as np
@@ -32,6 +32,7 @@ __all__ = ["ChurnClassifier"]
 _PRIOR_CLIP = 1e-4  # prior probabilities are clipped to [1e-4, 1 - 1e-4] before taking log-odds
 
 
+@dataclass(eq=False, kw_only=True)
 class ChurnClassifier(LightGBMModel):
     """Calibrated P(churn in the next H days) from a LightGBM binary model.
 
@@ -48,28 +49,8 @@ class ChurnClassifier(LightGBMModel):
 
     _fitted_attribute = "calibration_"
 
-    def __init__(
-        self,
-        *,
-        params: dict[str, Any] | None = None,
-        calibration: CalibrationMethod = "auto",
-        early_stopping_rounds: int | None = 50,
-        num_boost_round: int = 2000,
-        random_state: int = 0,
-        n_valid_dates: int = 1,
-        gap_days: int = 0,
-        prior: str | None = None,
-        select_prior: bool = False,
-    ):
-        self.params = params
-        self.calibration = calibration
-        self.prior = prior
-        self.select_prior = select_prior
-        self.early_stopping_rounds = early_stopping_rounds
-        self.num_boost_round = num_boost_round
-        self.random_state = random_state
-        self.n_valid_dates = n_valid_dates
-        self.gap_days = gap_days
+    calibration: CalibrationMethod = "auto"
+    prior: str | None = None
 
     def fit(self, X: pd.DataFrame, y: ArrayLike, *, time_index: ArrayLike) -> ChurnClassifier:
         """Fit on rows before the latest as-of date(s); stop early and calibrate on the latest."""
@@ -89,15 +70,7 @@ class ChurnClassifier(LightGBMModel):
         for prior in candidates:
             self.prior_used_ = prior
             init = self._prior_margin(X)
-            booster, best = self._train(
-                self._lgb_params("binary"),
-                features[train],
-                label[train],
-                features[valid],
-                label[valid],
-                None if init is None else init[train],
-                None if init is None else init[valid],
-            )
+            booster, best = self._train(self._lgb_params("binary"), features, label, train, valid, init)
             margin = booster.predict(features[valid], raw_score=True) + (0.0 if init is None else init[valid])
             score = (
                 best_calibrated_brier(margin, label[valid], random_state=self.random_state)

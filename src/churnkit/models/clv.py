@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 import lightgbm as lgb
 import numpy as np
@@ -35,6 +36,7 @@ def _first_is_better(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
     return a["clv_mae"] <= b["clv_mae"]
 
 
+@dataclass(eq=False, kw_only=True)
 class CLVRegressor(LightGBMModel):
     """Expected revenue in the next H days from LightGBM, never negative.
 
@@ -52,30 +54,9 @@ class CLVRegressor(LightGBMModel):
 
     _fitted_attribute = "objective_"
 
-    def __init__(
-        self,
-        *,
-        objective: CLVObjective = "auto",
-        params: dict[str, Any] | None = None,
-        tweedie_variance_power: float = 1.5,
-        early_stopping_rounds: int | None = 50,
-        num_boost_round: int = 2000,
-        random_state: int = 0,
-        n_valid_dates: int = 1,
-        gap_days: int = 0,
-        prior: tuple[str, str] | None = None,
-        select_prior: bool = False,
-    ):
-        self.prior = prior
-        self.select_prior = select_prior
-        self.objective = objective
-        self.params = params
-        self.tweedie_variance_power = tweedie_variance_power
-        self.early_stopping_rounds = early_stopping_rounds
-        self.num_boost_round = num_boost_round
-        self.random_state = random_state
-        self.n_valid_dates = n_valid_dates
-        self.gap_days = gap_days
+    objective: CLVObjective = "auto"
+    tweedie_variance_power: float = 1.5
+    prior: tuple[str, str] | None = None
 
     def fit(self, X: pd.DataFrame, y: ArrayLike, *, time_index: ArrayLike) -> CLVRegressor:
         """Fit on rows before the latest as-of date(s); stop early and pick the objective on the latest."""
@@ -166,15 +147,7 @@ class CLVRegressor(LightGBMModel):
         init: np.ndarray | None = None,
     ) -> tuple[dict[str, lgb.Booster], dict[str, int]]:
         params = self._lgb_params("tweedie", tweedie_variance_power=self.tweedie_variance_power)
-        booster, best = self._train(
-            params,
-            features[train],
-            target[train],
-            features[valid],
-            target[valid],
-            None if init is None else init[train],
-            None if init is None else init[valid],
-        )
+        booster, best = self._train(params, features, target, train, valid, init)
         return {"tweedie": booster}, {"tweedie": best}
 
     def _fit_two_part(
@@ -182,19 +155,10 @@ class CLVRegressor(LightGBMModel):
     ) -> tuple[dict[str, lgb.Booster], dict[str, int]]:
         bought = target > 0
         buy, best_buy = self._train(
-            self._lgb_params("binary"),
-            features[train],
-            bought[train].astype(np.float64),
-            features[valid],
-            bought[valid].astype(np.float64),
+            self._lgb_params("binary"), features, bought.astype(np.float64), train, valid
         )
-        spend_train, spend_valid = train & bought, valid & bought
         spend, best_spend = self._train(
-            self._lgb_params("gamma"),
-            features[spend_train],
-            target[spend_train],
-            features[spend_valid],
-            target[spend_valid],
+            self._lgb_params("gamma"), features, target, train & bought, valid & bought
         )
         return {"buy": buy, "spend": spend}, {"buy": best_buy, "spend": best_spend}
 

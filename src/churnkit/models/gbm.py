@@ -17,6 +17,7 @@ boosters are stored as LightGBM model strings, trimmed to the best iteration).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import lightgbm as lgb
@@ -131,15 +132,21 @@ def _category_codes(values: pd.Series, levels: list[str]) -> np.ndarray:
     return codes
 
 
+@dataclass(eq=False, kw_only=True)
 class LightGBMModel:
-    """Schema learning, encoding and early-stopped training shared by the two models."""
+    """Schema learning, encoding and early-stopped training shared by the two models.
 
-    params: dict[str, Any] | None
-    early_stopping_rounds: int | None
-    num_boost_round: int
-    random_state: int
-    n_valid_dates: int
-    gap_days: int
+    A dataclass: the parameters the two models share are declared once here, and the generated ``__init__``
+    stores every parameter as given (the scikit-learn contract); everything learned is set in ``fit``.
+    """
+
+    params: dict[str, Any] | None = None
+    early_stopping_rounds: int | None = 50
+    num_boost_round: int = 2000
+    random_state: int = 0
+    n_valid_dates: int = 1
+    gap_days: int = 0
+    select_prior: bool = False
 
     def _learn_schema(self, X: pd.DataFrame) -> None:
         if not isinstance(X, pd.DataFrame):
@@ -217,16 +224,18 @@ class LightGBMModel:
     def _train(
         self,
         params: Mapping[str, Any],
-        X_train: np.ndarray,
-        y_train: np.ndarray,
-        X_valid: np.ndarray,
-        y_valid: np.ndarray,
-        init_train: np.ndarray | None = None,
-        init_valid: np.ndarray | None = None,
+        features: np.ndarray,
+        target: np.ndarray,
+        train: np.ndarray,
+        valid: np.ndarray,
+        init: np.ndarray | None = None,
     ) -> tuple[lgb.Booster, int]:
-        """Train with early stopping on the held-out rows; return the booster cut at its best round.
+        """Train on the rows the mask ``train`` selects with early stopping on those ``valid`` selects; return
+        the booster cut at its best round.
 
-        ``init_*``: a prior's raw score per row (the trees learn corrections to it)."""
+        ``init``: a prior's raw score per row (the trees learn corrections to it)."""
+        X_train, y_train, X_valid, y_valid = features[train], target[train], features[valid], target[valid]
+        init_train, init_valid = (None, None) if init is None else (init[train], init[valid])
         categorical = [self.feature_names_.index(n) for n in self.categorical_features_]
         if "num_threads" not in (self.params or {}):
             # One thread below SMALL_DATA_ROWS: as fast there, and OpenMP barriers make two threads

@@ -10,6 +10,7 @@ gets the middle score. See ``docs/segments.md`` for the segment map and worked e
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -302,6 +303,7 @@ class _ScoreSteps:
         return np.where(exact, self.at[np.minimum(idx, len(self.at) - 1)], self.gap[idx])
 
 
+@dataclass(eq=False, repr=False, kw_only=True)  # parameters stored as given; BaseEstimator keeps its repr
 class RFMScorer(BaseEstimator):
     """RFM scores and segments with quantile cut points learned on the base at D.
 
@@ -310,20 +312,11 @@ class RFMScorer(BaseEstimator):
     fitted ones takes the percentile of the fitted customers below it.
     """
 
-    def __init__(
-        self,
-        *,
-        bins: int = 5,
-        segment_map: Iterable[Mapping[str, Any]] | None = None,
-        recency_col: str = RECENCY_COL,
-        frequency_col: str = FREQUENCY_COL,
-        monetary_col: str = MONETARY_COL,
-    ):
-        self.bins = bins
-        self.segment_map = segment_map
-        self.recency_col = recency_col
-        self.frequency_col = frequency_col
-        self.monetary_col = monetary_col
+    bins: int = 5
+    segment_map: Iterable[Mapping[str, Any]] | None = None
+    recency_col: str = RECENCY_COL
+    frequency_col: str = FREQUENCY_COL
+    monetary_col: str = MONETARY_COL
 
     def _columns(self) -> dict[str, str]:
         return {"r_score": self.recency_col, "f_score": self.frequency_col, "m_score": self.monetary_col}
