@@ -1,4 +1,4 @@
-"""The remaining commands through the CLI: generate, kpis, features, segment, demo."""
+"""The remaining commands through the CLI: generate, validate, kpis, features, segment, demo."""
 
 from __future__ import annotations
 
@@ -21,6 +21,17 @@ def test_generate_same_seed_same_files(cli, tmp_path):
         assert (tmp_path / "a" / f"{table}.csv").read_bytes() == (
             tmp_path / "b" / f"{table}.csv"
         ).read_bytes()
+
+
+def test_validate_quiet_prints_only_what_the_history_supports(cli, shop, tmp_path):
+    """-q drops the load report (rows loaded, set aside) and keeps the readiness verdict, as on every command."""
+    args = ("validate", "-t", shop["transactions"], "-e", shop["events"], "--rejected-dir", tmp_path / "r")
+    full, quiet = cli(*args), cli(*args, "-q")
+    assert full.exit_code == quiet.exit_code == 0, full.stderr + quiet.stderr
+    loaded = [line for line in full.stdout.splitlines() if "rows loaded from" in line]
+    assert len(loaded) == 2  # transactions and events
+    assert quiet.stdout.splitlines() == [line for line in full.stdout.splitlines() if line not in loaded]
+    assert quiet.stdout.splitlines()[-1].startswith("history: ")
 
 
 def test_kpis_writes_table_cohorts_and_heatmap(cli, shop, tmp_path):

@@ -118,7 +118,7 @@ def init(
     echo(f"config: {path} (use it with --config {path})")
 
 
-@command(app, *SHOP, "horizon", "engine", *STORE)
+@command(app, *SHOP, "horizon", "quiet", "engine", *STORE)
 def validate(
     opts: Shared,
     rejected_dir: Annotated[
@@ -128,7 +128,9 @@ def validate(
     """Check the inputs and say what the history supports (data-readiness report)."""
     from churnkit.jobs.validate import validate as validate_job
 
-    echo_lines(validate_job(opts.load_config(), rejected_dir=rejected_dir).lines())
+    result = validate_job(opts.load_config(), rejected_dir=rejected_dir)
+    _load_report(result.data)  # -q: only what the history supports
+    echo_lines(result.readiness.lines())
 
 
 @command(app, "transactions", "quiet", *STORE)
@@ -289,7 +291,7 @@ def runs(
     echo_lines(fit_table(table, shutil.get_terminal_size((120, 24)).columns))
 
 
-@command(app, *STORE)
+@command(app, "quiet", *STORE)
 def report(
     opts: Shared,
     run_id: Annotated[
