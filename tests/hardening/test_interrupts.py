@@ -136,7 +136,7 @@ def test_sigint_while_duckdb_runs_a_query_exits_130(procs, small_shop, tmp_path:
         procs.slow_churnkit("validate", "--transactions", small_shop["transactions"]),
         tmp_path,
         CHURNKIT_TEST_MARKER=str(marker),
-        CHURNKIT_TEST_SLOW_SQL="CREATE OR REPLACE TEMP TABLE _read_transactions",
+        CHURNKIT_TEST_SLOW_SQL="CREATE OR REPLACE TABLE transactions",
     )
     procs.wait_for(marker, proc)
     time.sleep(1.0)  # the long statement is running

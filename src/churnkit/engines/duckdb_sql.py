@@ -8,6 +8,7 @@ The canonical table stays in the connection; `churnkit.data.load.load_shop` wrap
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import duckdb
@@ -28,11 +29,26 @@ from churnkit.data.rules import (
     table_rules,
 )
 from churnkit.data.schema import TIMESTAMP_RANGE, UNKNOWN_EVENTS_SHOWN, event_type_map
-from churnkit.engines.duckdb_read import Source, column_types, drop_raw, is_view, lit, q, read_raw
+from churnkit.engines.duckdb_read import (
+    CsvFile,
+    Source,
+    column_types,
+    csv_source,
+    drop_raw,
+    lit,
+    new_malformed,
+    numbered,
+    q,
+    read_raw,
+    reading,
+    record_malformed,
+)
 from churnkit.errors import InputError
 
 _TEXT_TYPES = ("VARCHAR",)
 _NAIVE_TIME_TYPES = ("TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "DATE")
+_PLAIN_LAYOUTS = "['%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M:%S', '%Y-%m-%d']"
+"""Timestamp texts without an offset that strptime reads exactly as the TIMESTAMPTZ cast does in UTC."""
 _INNER = {"amount": "_amount", "unit_price": "_price", "event_type": "_event_type"}
 """Parsed columns that the outer query derives a canonical column from keep these inner names."""
 
@@ -42,7 +58,12 @@ def timestamp_expr(col: str, typ: str, fmt: str | None, timezone: str = "UTC") -
     c = q(col)
     if typ in _TEXT_TYPES:
         parsed = f"try_strptime(trim({c}), {lit(fmt)})" if fmt else f"TRY_CAST(trim({c}) AS TIMESTAMPTZ)"
-        return f"(TRY_CAST({parsed} AS TIMESTAMPTZ) AT TIME ZONE 'UTC')"
+        general = f"(TRY_CAST({parsed} AS TIMESTAMPTZ) AT TIME ZONE 'UTC')"
+        if fmt or timezone != "UTC":
+            return general
+        # UTC wall clock in the usual layouts needs no time-zone arithmetic (half the cost of the scan);
+        # the formats match the whole text, so an offset or a zone name takes the general cast
+        return f"coalesce(try_strptime(trim({c}), {_PLAIN_LAYOUTS}), {general})"
     if timezone == "UTC" and typ in _NAIVE_TIME_TYPES:  # already UTC wall clock: no time-zone arithmetic
         return c if typ == "TIMESTAMP" else f"CAST({c} AS TIMESTAMP)"
     if typ.startswith(("TIMESTAMP", "DATE")):
@@ -77,8 +98,17 @@ def _check_sql(check: Check) -> str:
     return f"{column} IS NULL"
 
 
-def _select(rules: TableRules, spec: TableInput, types: dict[str, str], label: str, raw: str) -> str:
-    """The one query that parses a raw table: canonical columns, ``_reason``, the row hash and ``_row``."""
+def needs_row(rules: TableRules, spec: TableInput, columns: list[str], label: str) -> bool:
+    """Whether parsing needs each row's number: an order id made up from it where the source has none."""
+    src = source_columns(rules, spec, columns, label)
+    return any(rule.kind == "order_id" and src.get(rule.name) is None for rule in rules.columns)
+
+
+def _select(
+    rules: TableRules, spec: TableInput, types: dict[str, str], label: str, raw: str, *, row: bool = True
+) -> str:
+    """The one query that parses a raw table: canonical columns, ``_reason``, the row hash and (with
+    ``row``, read from the source) ``_row``."""
     src = source_columns(rules, spec, list(types), label)
     inner: dict[str, str] = {}  # parsed from the source, one scan
     derived: dict[str, str] = {}  # from the parsed columns (the outer query reads the inner one's results)
@@ -94,7 +124,8 @@ def _select(rules: TableRules, spec: TableInput, types: dict[str, str], label: s
             inner[rule.name] = f"CAST({timestamp_expr(s, types[s], None, spec.timezone)} AS DATE)"
         elif rule.kind == "order_id":
             order = text_expr(s, types[s]) if s is not None else "NULL"
-            inner[rule.name] = f"coalesce({order}, 'row-' || CAST(_row AS VARCHAR))"
+            # a blank id is made from the row number (without ``row``: filled in later, `_made_up_ids`)
+            inner[rule.name] = f"coalesce({order}, 'row-' || CAST(_row AS VARCHAR))" if row else order
         elif rule.kind == "amount" and "unit_price" in src:
             inner["_price"] = number_expr(src["unit_price"], types[src["unit_price"]])
             inner["_amount"] = f"({inner['quantity']} * {inner['_price']})"
@@ -107,7 +138,11 @@ def _select(rules: TableRules, spec: TableInput, types: dict[str, str], label: s
             s = src[check.column]
             inner[f"_blank_{check.column}"] = blank_expr(s, types[s])
     if rules.name == "transactions":
-        cancelled = f'starts_with("order_id", {lit(spec.cancel_prefix)})' if spec.cancel_prefix else "false"
+        cancelled = (
+            f'coalesce(starts_with("order_id", {lit(spec.cancel_prefix)}), false)'
+            if spec.cancel_prefix
+            else "false"
+        )
         qty_negative = 'coalesce("quantity" < 0, false) OR ' if "quantity" in inner else ""
         is_return = f'("_amount" < 0 OR {qty_negative}{cancelled})'
         derived["amount"] = f'(CASE WHEN {is_return} THEN -abs("_amount") ELSE "_amount" END)'
@@ -126,11 +161,12 @@ def _select(rules: TableRules, spec: TableInput, types: dict[str, str], label: s
     keep += [c for c in inner if c not in keep and not c.startswith("_")]
     reason = "CASE " + " ".join(f"WHEN {_check_sql(c)} THEN {lit(c.reason)}" for c in rules.checks) + " END"
     row_hash = f"hash({', '.join(q(c) for c in types)})"  # duplicates are exact over the source columns
-    parsed = ", ".join([f"{e} AS {q(c)}" for c, e in inner.items()] + [f"{row_hash} AS _h", "_row"])
+    rows = ["_row"] if row else []
+    parsed = ", ".join([f"{e} AS {q(c)}" for c, e in inner.items()] + [f"{row_hash} AS _h", *rows])
     outer = ", ".join(
         [f"{derived.get(c, q(c))} AS {q(c)}" for c in keep]
         + [f"{e} AS {c}" for c, e in extra.items()]
-        + [f"{reason} AS _reason", "_h", "_row"]
+        + [f"{reason} AS _reason", "_h", *rows]
     )
     return f"SELECT {outer} FROM (SELECT {parsed} FROM {raw})"
 
@@ -145,8 +181,77 @@ def load_table(
     *,
     purchases_of: EventsInput | None = None,
 ) -> TableReport:
-    """Load one table into ``con`` as the canonical table ``name`` and report what happened to its rows."""
+    """Load one table into ``con`` as the canonical table ``name`` and report what happened to its rows.
+
+    A CSV file is parsed and checked as it is scanned (one pass, no copy of its text kept); its text is read
+    again only for the rows set aside, when there are some. Other sources, and CSV files that need a second
+    look (a quote left open, an order id made from the row number, purchases taken from events), are first
+    read as they are into ``raw_<name>``.
+    """
     rules = table_rules(name, spec)
+    with contextlib.ExitStack() as stack:
+        direct = None if purchases_of is not None else csv_source(source, spec, name, stack)
+        if direct is not None and needs_row(rules, spec, direct.header, direct.label):
+            direct = None
+        if direct is not None:
+            direct = _parse_csv(con, name, rules, spec, direct)
+        if direct is None:
+            return _load_raw(con, name, source, spec, rejected_dir, rules, purchases_of)
+        return _finish(con, name, rules, direct.label, rejected_dir, direct=direct)
+
+
+def _parse_csv(
+    con: duckdb.DuckDBPyConnection, name: str, rules: TableRules, spec: TableInput, csv_file: CsvFile
+) -> CsvFile | None:
+    """The canonical table straight from the CSV scan; None (nothing made) if a quote left open spans lines."""
+    new_malformed(con, name)
+    types = dict.fromkeys(csv_file.header, "VARCHAR")
+    query = _select(rules, spec, types, csv_file.label, csv_file.scan(), row=False)
+    csv_file.forget_rejects(con)
+    with reading(csv_file.label, name, spec):
+        _create(con, name, query, spec)
+    malformed = csv_file.rejects(con)
+    if malformed is None:
+        con.sql(f"DROP TABLE {name}")
+        return None
+    record_malformed(con, name, malformed)
+    for rule in rules.columns:
+        if rule.kind == "order_id":
+            _made_up_ids(con, name, rule.name)
+    return csv_file
+
+
+def _made_up_ids(con: duckdb.DuckDBPyConnection, name: str, column: str) -> None:
+    """Blank order ids as ``row-<data row>``, as the raw path makes them while parsing."""
+    col = q(column)
+    if not con.sql(f"SELECT count(*) FROM {name} WHERE {col} IS NULL").fetchall()[0][0]:
+        return
+    blank = f"SELECT rowid AS _rid, rowid + 1 AS _seq FROM {name} WHERE {col} IS NULL"
+    con.sql(
+        f"UPDATE {name} SET {col} = 'row-' || CAST(s._row AS VARCHAR) FROM ({numbered(name, blank)}) s "
+        f"WHERE {name}.rowid = s._rid"
+    )
+
+
+def _create(con: duckdb.DuckDBPyConnection, name: str, query: str, spec: TableInput) -> None:
+    """``CREATE TABLE name AS query`` with naive times read in the table's time zone."""
+    con.sql(f"SET TimeZone={lit(spec.timezone)}")
+    try:
+        con.sql(f"CREATE OR REPLACE TABLE {name} AS {query}")
+    finally:
+        con.sql("SET TimeZone='UTC'")
+
+
+def _load_raw(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    source: Source,
+    spec: TableInput,
+    rejected_dir: str | Path | None,
+    rules: TableRules,
+    purchases_of: EventsInput | None,
+) -> TableReport:
+    """Load through ``raw_<name>``, the source as it is with its row numbers."""
     label = read_raw(con, name, source, spec)
     raw = f"raw_{name}"
     if purchases_of is not None:
@@ -154,14 +259,35 @@ def load_table(
     types = column_types(con, raw)
     types.pop("_row", None)
     rows_read = con.sql(f"SELECT count(*) FROM {raw}").fetchall()[0][0]
-    malformed = dict(con.sql(f"SELECT reason, count(*) FROM _malformed_{name} GROUP BY 1").fetchall())
     if rows_read == 0 and purchases_of is not None:
         raise InputError(
             f"{label}: no purchase events to derive transactions from (event types mapped to purchase: "
             f"{', '.join(_purchase_names(purchases_of))})",
             path=label,
         )
+    if rows_read:  # parse each canonical column once, in one scan, and give each unusable row a reason
+        _create(con, name, _select(rules, spec, types, label, raw), spec)
+    return _finish(con, name, rules, label, rejected_dir, rows_read=rows_read)
+
+
+def _finish(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    rules: TableRules,
+    label: str,
+    rejected_dir: str | Path | None,
+    *,
+    direct: CsvFile | None = None,
+    rows_read: int | None = None,
+) -> TableReport:
+    """Drop duplicates, set the unusable rows aside (written with their reasons), report, tidy up."""
+    raw = f"raw_{name}"
+    if rows_read is None:
+        rows_read = con.sql(f"SELECT count(*) FROM {name}").fetchall()[0][0]
+    malformed = dict(con.sql(f"SELECT reason, count(*) FROM _malformed_{name} GROUP BY 1").fetchall())
     if rows_read == 0:
+        con.sql(f"DROP TABLE IF EXISTS {name}")
+        drop_raw(con, raw)
         if not malformed:
             raise no_rows_error(label, name)
         where = ""
@@ -169,20 +295,15 @@ def load_table(
             where = f" (see {_write_malformed_only(con, name, rejected_dir)})"
         raise all_malformed_error(label, name, malformed, where)
 
-    # 1. parse each canonical column once, in one scan, and give each unusable row a reason
-    query = _select(rules, spec, types, label, raw)
-    con.sql(f"SET TimeZone={lit(spec.timezone)}")
-    con.sql(f"CREATE OR REPLACE TABLE {name} AS {query}")
-    con.sql("SET TimeZone='UTC'")
-
-    # 2. exact duplicates: rows sharing a hash are compared column by column; the first copy stays
-    duplicates = _drop_duplicates(con, name, raw, list(types))
+    # exact duplicates: rows sharing a hash of their source values are compared on what was parsed from
+    # them; the first copy stays
+    duplicates = _drop_duplicates(con, name, rules)
     if rules.unique is not None:  # keep the table keyed: a second row for the same key is set aside
         key = q(rules.unique.column)
         con.sql(
-            f"UPDATE {name} SET _reason = {lit(rules.unique.reason)} WHERE _reason IS NULL AND _row IN ("
-            f"SELECT _row FROM {name} WHERE _reason IS NULL "
-            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _row) > 1)"
+            f"UPDATE {name} SET _reason = {lit(rules.unique.reason)} WHERE _reason IS NULL AND rowid IN ("
+            f"SELECT rowid FROM {name} WHERE _reason IS NULL "
+            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY rowid) > 1)"
         )
 
     rejected = dict(
@@ -195,7 +316,7 @@ def load_table(
     )
     report.rejected = {k: int(v) for k, v in rejected.items()}
     if report.rejected and rejected_dir is not None:
-        report.rejected_file = str(_write_rejected(con, name, rejected_dir))
+        report.rejected_file = str(_write_rejected(con, name, rejected_dir, direct))
     if report.rejected:
         con.sql(f"DELETE FROM {name} WHERE _reason IS NOT NULL")
     extra = ("_unknown_type", "_unknown_name") if name == "events" else ()
@@ -209,9 +330,10 @@ def load_table(
                     f"GROUP BY 1 ORDER BY n DESC, 1 LIMIT {UNKNOWN_EVENTS_SHOWN}"
                 ).fetchall()
             )
-    con.sql(f"ALTER TABLE {name} DROP COLUMN _reason")
-    for helper in ("_h", "_row", *extra):
-        con.sql(f"ALTER TABLE {name} DROP COLUMN {helper}")
+    present = column_types(con, name)
+    for helper in ("_reason", "_h", "_row", *extra):
+        if helper in present:
+            con.sql(f"ALTER TABLE {name} DROP COLUMN {helper}")
     drop_raw(con, raw)
     con.sql(f"DROP TABLE IF EXISTS _malformed_{name}")
     report.rows_loaded = con.sql(f"SELECT count(*) FROM {name}").fetchall()[0][0]
@@ -239,52 +361,71 @@ def _keep_purchases(con: duckdb.DuckDBPyConnection, raw: str, label: str, events
     names = ", ".join(lit(src) for src in _purchase_names(events))
     kind = f"lower(trim(CAST({q(col)} AS VARCHAR)))"
     con.sql(f"CREATE OR REPLACE TEMP TABLE _purchases AS SELECT * FROM {raw} WHERE {kind} IN ({names})")
-    con.sql(f"DROP {'VIEW' if is_view(con, raw) else 'TABLE'} {raw}")
+    drop_raw(con, raw)
     con.sql(f"ALTER TABLE _purchases RENAME TO {raw}")
     con.sql("DELETE FROM _malformed_transactions")  # the events table reports the file's malformed lines
 
 
-def _drop_duplicates(con: duckdb.DuckDBPyConnection, name: str, raw: str, columns: list[str]) -> int:
-    """Delete all but the first copy (lowest source row) of exact duplicate rows; return how many went.
+def _drop_duplicates(con: duckdb.DuckDBPyConnection, name: str, rules: TableRules) -> int:
+    """Delete all but the first copy (lowest row) of exact duplicate rows; return how many went.
 
-    Only rows whose hash is shared are compared on their source values, so the usual case (no
-    duplicates) costs one sort of a 64-bit column.
+    Two rows are copies when the hash of their source values (``_h``) and every value parsed from them agree
+    (order ids aside: a blank one is made from the row number, and the hash covers their text). Only rows whose hash is shared are compared, so the usual
+    case (no duplicates) costs one sort of a 64-bit column.
     """
-    shared = con.sql(
-        f"SELECT count(*) FROM (SELECT _h, lag(_h) OVER (ORDER BY _h) AS _prev FROM {name}) WHERE _h = _prev"
-    ).fetchall()[0][0]
-    if not shared:
-        return 0
-    cols = ", ".join(f"r.{q(c)}" for c in columns)
     con.sql(
-        f"CREATE OR REPLACE TEMP TABLE _dups_{name} AS SELECT r._row FROM {raw} r SEMI JOIN ("
-        f"SELECT t._row FROM {name} t WHERE t._h IN (SELECT _h FROM {name} GROUP BY _h HAVING count(*) > 1)"
-        f") c ON r._row = c._row "
-        f"QUALIFY row_number() OVER (PARTITION BY {cols} ORDER BY r._row) > 1"
+        f"CREATE OR REPLACE TEMP TABLE _shared_{name} AS SELECT DISTINCT _h FROM "
+        f"(SELECT _h, lag(_h) OVER (ORDER BY _h) AS _prev FROM {name}) WHERE _h = _prev"
+    )
+    if not con.sql(f"SELECT count(*) FROM _shared_{name}").fetchall()[0][0]:
+        con.sql(f"DROP TABLE _shared_{name}")
+        return 0
+    order_ids = [c.name for c in rules.columns if c.kind == "order_id"]
+    columns = [c for c in column_types(con, name) if c not in ("_reason", "_row", *order_ids)]
+    cols = ", ".join(q(c) for c in columns)
+    con.sql(
+        f"CREATE OR REPLACE TEMP TABLE _dups_{name} AS SELECT rowid AS _rid FROM {name} "
+        f"WHERE _h IN (SELECT _h FROM _shared_{name}) "
+        f"QUALIFY row_number() OVER (PARTITION BY {cols} ORDER BY rowid) > 1"
     )
     dropped = con.sql(f"SELECT count(*) FROM _dups_{name}").fetchall()[0][0]
     if dropped:
-        con.sql(f"DELETE FROM {name} WHERE _row IN (SELECT _row FROM _dups_{name})")
+        con.sql(f"DELETE FROM {name} WHERE rowid IN (SELECT _rid FROM _dups_{name})")
     con.sql(f"DROP TABLE _dups_{name}")
+    con.sql(f"DROP TABLE _shared_{name}")
     return int(dropped)
 
 
-def _write_rejected(con: duckdb.DuckDBPyConnection, name: str, rejected_dir: str | Path) -> Path:
+def _write_rejected(
+    con: duckdb.DuckDBPyConnection, name: str, rejected_dir: str | Path, direct: CsvFile | None
+) -> Path:
     """Write the set-aside rows with their original values, source row number and reason.
 
-    Malformed lines (no values to split) come with their text in a last column ``raw_line``.
+    Malformed lines (no values to split) come with their text in a last column ``raw_line``. A table parsed
+    straight from its CSV reads the file's text again, once, for these rows (its rowid is the line's order).
     """
     target = Path(rejected_dir) / f"{name}_rejected.csv"
-    rows = (
-        f"SELECT r._row AS source_row, p._reason AS reason, r.* EXCLUDE (_row) "
-        f"FROM {name} p JOIN raw_{name} r USING (_row) WHERE p._reason IS NOT NULL"
-    )
+    if direct is None:
+        rows = (
+            f"SELECT r._row AS source_row, p._reason AS reason, r.* EXCLUDE (_row) "
+            f"FROM {name} p JOIN raw_{name} r USING (_row) WHERE p._reason IS NOT NULL"
+        )
+    else:
+        with reading(direct.label, name, direct.spec):
+            con.sql(f"CREATE OR REPLACE TEMP TABLE _text_{name} AS SELECT * FROM {direct.scan()}")
+        direct.forget_rejects(con)
+        picked = (
+            f"SELECT p._reason AS reason, r.*, r.rowid + 1 AS _seq FROM _text_{name} r JOIN "
+            f"(SELECT rowid AS _rid, _reason FROM {name} WHERE _reason IS NOT NULL) p ON r.rowid = p._rid"
+        )
+        rows = f"SELECT _row AS source_row, * EXCLUDE (_row) FROM ({numbered(name, picked)})"
     if con.sql(f"SELECT count(*) FROM _malformed_{name}").fetchall()[0][0]:
         rows = f"{rows} UNION ALL BY NAME SELECT source_row, reason, raw_line FROM _malformed_{name}"
     with atomic_path(target) as tmp:
         con.sql(
             f"COPY (SELECT * FROM ({rows}) ORDER BY source_row) TO {lit(str(tmp))} (FORMAT csv, HEADER true)"
         )
+    con.sql(f"DROP TABLE IF EXISTS _text_{name}")
     return target
 
 
