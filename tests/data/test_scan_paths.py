@@ -1,0 +1,90 @@
+"""A CSV parsed as it is scanned gives what the raw path (the file copied as text first) gives.
+
+`churnkit.engines.duckdb_sql.load_table` takes the direct path for CSV files and the raw path for frames,
+Parquet, quotes left open and purchases derived from events. The two share the parser SQL but not the row
+numbering, the duplicate check or the rejected-rows writer, so each dirty case is loaded both ways and the
+tables (in row order), the reports and the rejected files must agree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from churnkit.config import load_config
+from churnkit.engines import duckdb_sql
+
+CASES = {
+    "transactions, mixed faults": (
+        "transactions",
+        "customer_id,timestamp,amount,order_id\n"
+        "c1,2024-01-01,10,o1\n"
+        "c2,notadate,5,o2\n"  # unparseable timestamp
+        "c1,2024-02-01,3,\n"  # blank order id: made from the row number
+        "c1,2024-02-01,3,\n"  # its exact copy
+        "c3,2024-02-01,3,o9,extra\n"  # too many fields
+        "c4,2024-03-01 10:00:00+02,4,o4\n"  # an offset: 08:00 UTC
+        "c5,2024-03-01T10:00:00,-4,o5\n"  # a return
+        "c1,2024-01-01,10,o1\n"  # copy of line 1
+        "c6,2024-1-5 1:2:3,1,\n",
+    ),
+    "transactions, quote left open": (
+        "transactions",
+        'customer_id,timestamp,amount,order_id\nc1,2024-01-01,10,o1\nc2,"2024-01-02,5,o2\n'
+        "c3,2024-01-03,5,o3\nc3,2024-01-03,5,\n",
+    ),
+    "transactions without order ids": (
+        "transactions",
+        "customer_id,timestamp,amount\nc1,2024-01-01,10\nc1,2024-01-01,10\nc2,x,3\n",
+    ),
+    "events": (
+        "events",
+        "customer_id,timestamp,event_type\nc1,2024-01-01,page_view\nc1,2024-01-01,page_view\n"
+        "c2,2024-01-01,cart\nc3,,view\nc4,2024-01-01,Product_View,x\n",
+    ),
+    "customers, a key twice": (
+        "customers",
+        "customer_id,signup_date,country\nc1,2024-01-01,GB\nc1,2024-01-02,DE\nc2,bad,FR\n",
+    ),
+}
+
+
+def _load(folder: Path, table: str, text: str) -> tuple[dict, list, dict[str, str]]:
+    folder.mkdir()
+    (folder / "in.csv").write_text(text)
+    con = duckdb.connect()
+    spec = getattr(load_config().inputs, table)
+    report = duckdb_sql.load_table(con, table, str(folder / "in.csv"), spec, folder)
+    rows = con.sql(f"SELECT * FROM {table} ORDER BY rowid").fetchall()
+    files = {p.name: p.read_text() for p in folder.glob("*_rejected.csv")}
+    seen = {k: v for k, v in vars(report).items() if k not in ("source", "rejected_file")}
+    return seen, rows, files
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_direct_scan_matches_the_raw_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    table, text = CASES[case]
+    direct = _load(tmp_path / "direct", table, text)
+    monkeypatch.setattr(duckdb_sql, "csv_source", lambda *a, **k: None)  # force the raw path
+    raw = _load(tmp_path / "raw", table, text)
+    assert direct == raw
+    report, rows, files = direct
+    assert rows, "every case keeps some rows"
+    assert sum(report["rejected"].values()) >= 1 and files  # and sets some aside, with a file
+
+
+def test_direct_scan_row_numbers_and_ids(tmp_path: Path) -> None:
+    """Row numbers count the malformed lines before them; blank order ids and offsets as the raw path has them."""
+    report, rows, files = _load(tmp_path / "d", *CASES["transactions, mixed faults"])
+    assert report["duplicates_dropped"] == 2
+    assert files["transactions_rejected.csv"].splitlines()[1:] == [
+        "2,unparseable timestamp,c2,notadate,5,o2,",
+        '5,too many fields,,,,,"c3,2024-02-01,3,o9,extra"',
+    ]
+    by_customer = {r[0]: r for r in rows}
+    assert [r[2] for r in rows if r[0] == "c1"] == ["o1", "row-3"]  # the copies (lines 4 and 8) dropped
+    assert by_customer["c6"][2] == "row-9"  # data row 9: the malformed line 5 counted
+    assert by_customer["c4"][1].hour == 8  # +02:00 read as 08:00 UTC, not 10:00
+    assert by_customer["c5"][4] is True  # negative amount: a return
