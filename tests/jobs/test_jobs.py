@@ -55,7 +55,19 @@ def test_validate_kpis_features_return_what_they_wrote_and_print_nothing(shop, t
         _cfg(shop, as_of=d, horizon_days=60), out=tmp_path / "f.csv", labels=True, data=checked.data
     )
     written = pd.read_csv(tmp_path / "f.csv", dtype={"customer_id": str})
-    assert len(written) == len(table.table) and written["customer_id"].is_unique
+    assert len(written) == table.rows and list(written.columns) == table.columns
+    assert written["customer_id"].is_unique and written["customer_id"].is_monotonic_increasing
+    # the file DuckDB wrote holds what the library gives as pandas (features, then the labels merged on)
+    from churnkit.features import build_labels, to_frame
+    from churnkit.jobs.features import feature_table
+
+    lab = to_frame(build_labels(checked.data.ibis("transactions"), as_of=d, horizon_days=60))
+    expected = feature_table(checked.data, _cfg(shop, as_of=d, horizon_days=60), d).merge(
+        lab.drop(columns=["as_of"], errors="ignore"), on="customer_id", how="left"
+    )
+    expected = expected.sort_values("customer_id").reset_index(drop=True)
+    expected["as_of"] = expected["as_of"].dt.strftime("%Y-%m-%d")
+    pd.testing.assert_frame_equal(written, expected, check_dtype=False, rtol=1e-12)
     assert set(written["as_of"]) == {"2025-06-01"} and "churned" in written.columns
     assert table.lines() == [
         f"{len(written):,} customers × {written.shape[1] - 2} features at {d} → {tmp_path / 'f.csv'}"

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pandas as pd
 
@@ -85,6 +85,33 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
         else:
             frame.to_csv(tmp, index=False, compression="gzip" if str(path).endswith(".gz") else None)
     return path
+
+
+def copy_query(con: Any, query: str, path: str | Path) -> int:
+    """Write a DuckDB query's rows as CSV or Parquet (by extension) with ``COPY``, atomically; return the count.
+
+    The table goes from the engine to the file without a pandas frame in between. CSV as `write_table` writes
+    it (a header, numbers in their shortest round-trip form, ISO dates, blanks for missing values, gzip for
+    ``.gz``); in Parquet, the column types pandas would write (dates as timestamps, 64-bit integers).
+    """
+    path = Path(path)
+    fmt = file_format(path)
+    if fmt == "parquet":  # the types pandas would write: no HUGEINT (DuckDB writes it as DOUBLE), dates as ms
+        as_pandas = {"DATE": "TIMESTAMP_MS", "HUGEINT": "BIGINT", "UHUGEINT": "BIGINT"}
+        types = {r[0]: r[1] for r in con.sql(f"DESCRIBE ({query})").fetchall()}
+        casts = ", ".join(
+            f'CAST("{c}" AS {as_pandas[t]}) AS "{c}"' for c, t in types.items() if t in as_pandas
+        )
+        if casts:
+            query = f"SELECT * REPLACE ({casts}) FROM ({query})"
+        options = "FORMAT parquet"
+    else:
+        gz = ", COMPRESSION gzip" if str(path).lower().endswith(".gz") else ""
+        options = f"FORMAT csv, HEADER true{gz}"
+    with atomic_path(path) as tmp:
+        target = "'" + str(tmp).replace("'", "''") + "'"
+        (count,) = con.sql(f"COPY ({query}) TO {target} ({options})").fetchall()[0]
+    return int(count)
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

@@ -33,8 +33,9 @@ import duckdb
 import pandas as pd
 
 from churnkit.config import DuckDBConfig, InputsConfig, TableInput
+from churnkit.data.io import copy_query
 from churnkit.data.report import LoadReport
-from churnkit.engines.duckdb_read import Source, lit
+from churnkit.engines.duckdb_read import Source, lit, q
 from churnkit.engines.duckdb_sql import load_table
 from churnkit.errors import ConfigError, InputError
 
@@ -68,6 +69,16 @@ class ShopData:
         import ibis
 
         return ibis.duckdb.from_connection(self.con).table(name)
+
+    def write(self, table: ibis.Table, path: str | Path, *, order_by: str | None = None) -> int:
+        """Write an Ibis expression on this connection to CSV or Parquet (`churnkit.data.io.copy_query`): the
+        rows go from DuckDB to the file, with no pandas frame between. Returns the number of rows written."""
+        import ibis
+
+        query = str(ibis.to_sql(table, dialect="duckdb"))
+        if order_by is not None:
+            query = f"SELECT * FROM ({query}) ORDER BY {q(order_by)}"
+        return copy_query(self.con, query, path)
 
     def date_range(self) -> tuple[dt.date, dt.date]:
         """First and last transaction dates."""

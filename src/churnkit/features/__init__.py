@@ -9,6 +9,7 @@ from churnkit.features.build import (
     build_features,
     count_prospects,
     feature_columns,
+    shop_feature_table,
     shop_features,
     to_frame,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "feature_catalogue_markdown",
     "feature_columns",
     "rfm_summary",
+    "shop_feature_table",
     "shop_features",
     "snapshot_table",
     "to_frame",

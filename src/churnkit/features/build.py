@@ -128,13 +128,16 @@ def to_frame(table: ir.Table) -> pd.DataFrame:
     return frame
 
 
-def shop_features(data: Any, *, as_of: dt.date, **settings: Any) -> pd.DataFrame:
-    """`build_features` on a loaded shop (DuckDB ``ShopData`` or the Spark engine's), as pandas.
+def shop_feature_table(data: Any, *, as_of: dt.date, **settings: Any) -> ir.Table:
+    """`build_features` on a loaded shop (DuckDB ``ShopData`` or the Spark engine's), as an Ibis expression.
 
     ``settings``: the keyword arguments of `build_features` (windows, session_gap_minutes, channels).
     """
-    return to_frame(
-        build_features(
-            data.ibis("transactions"), data.ibis("events"), data.ibis("customers"), as_of=as_of, **settings
-        )
+    return build_features(
+        data.ibis("transactions"), data.ibis("events"), data.ibis("customers"), as_of=as_of, **settings
     )
+
+
+def shop_features(data: Any, *, as_of: dt.date, **settings: Any) -> pd.DataFrame:
+    """`shop_feature_table` as pandas."""
+    return to_frame(shop_feature_table(data, as_of=as_of, **settings))

@@ -11,14 +11,19 @@ import pandas as pd
 
 from churnkit.config import Config
 from churnkit.data.io import write_table
+from churnkit.data.load import ShopData
 from churnkit.data.readiness import check_as_of
 from churnkit.data.shop import load_shop
-from churnkit.features import build_labels, shop_features, to_frame
+from churnkit.features import build_labels, shop_feature_table, to_frame
 
 
 def feature_table(data: Any, cfg: Config, as_of: dt.date) -> pd.DataFrame:
     """The features of the base at ``as_of`` with the configured windows and session gap (rows unordered)."""
-    return shop_features(
+    return to_frame(_feature_expr(data, cfg, as_of))
+
+
+def _feature_expr(data: Any, cfg: Config, as_of: dt.date) -> Any:
+    return shop_feature_table(
         data,
         as_of=as_of,
         windows=tuple(cfg.features.windows),
@@ -28,16 +33,17 @@ def feature_table(data: Any, cfg: Config, as_of: dt.date) -> pd.DataFrame:
 
 @dataclass
 class Features:
-    """The feature table written, its as-of date and where it is."""
+    """How many customers and features were written, at which as-of date, and where."""
 
     data: Any
-    table: pd.DataFrame
+    rows: int
+    columns: list[str]
     as_of: dt.date
     path: Path
 
     def lines(self) -> list[str]:
-        n_features = self.table.shape[1] - 2  # customer_id and as_of are keys
-        return [f"{len(self.table):,} customers × {n_features} features at {self.as_of} → {self.path}"]
+        n_features = len(self.columns) - 2  # customer_id and as_of are keys
+        return [f"{self.rows:,} customers × {n_features} features at {self.as_of} → {self.path}"]
 
 
 def features(
@@ -49,13 +55,25 @@ def features(
     data: Any = None,
 ) -> Features:
     """Write the feature table at the configured as-of date; with ``labels``, add the labels for the configured
-    horizon (churned, future_revenue, future_purchases; missing where the window is not observed)."""
+    horizon (churned, future_revenue, future_purchases; missing where the window is not observed).
+
+    On DuckDB the table goes from the engine to the file (sorted by customer_id); on Spark through pandas.
+    """
     out = Path(out)
     if data is None:
         data = load_shop(cfg, rejected_dir=out.parent if rejected_dir is None else rejected_dir)
     as_of = check_as_of(data, cfg.as_of, horizon_days=cfg.horizon_days)
-    table = feature_table(data, cfg, as_of)
+    table = _feature_expr(data, cfg, as_of)
     if labels:
-        lab = to_frame(build_labels(data.ibis("transactions"), as_of=as_of, horizon_days=cfg.horizon_days))
-        table = table.merge(lab.drop(columns=["as_of"], errors="ignore"), on="customer_id", how="left")
-    return Features(data, table, as_of, write_table(table, out))
+        lab = build_labels(data.ibis("transactions"), as_of=as_of, horizon_days=cfg.horizon_days)
+        lab = lab.drop("as_of") if "as_of" in lab.columns else lab
+        table = table.left_join(lab, "customer_id").select(
+            *table.columns, *(c for c in lab.columns if c != "customer_id")
+        )
+    if isinstance(data, ShopData):
+        rows = data.write(table, out, order_by="customer_id")
+    else:
+        frame = to_frame(table).sort_values("customer_id", kind="stable")
+        rows = len(frame)
+        write_table(frame, out)
+    return Features(data, rows, list(table.columns), as_of, out)
