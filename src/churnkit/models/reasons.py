@@ -19,7 +19,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnkit.models.phrases import NEVER_A_REASON, NO_SIGNAL, Phrase, family, phrase, phraser, readable_name
+from churnkit.models.phrases import (
+    NEVER_A_REASON,
+    NO_SIGNAL,
+    Phrase,
+    family,
+    never_phrased,
+    phrase,
+    phraser,
+    readable_name,
+)
 
 __all__ = ["NEVER_A_REASON", "NO_SIGNAL", "btyd_reasons", "phrase", "readable_name", "top_reasons"]
 # NEVER_A_REASON, NO_SIGNAL, phrase and readable_name are re-exported: the reasons' public vocabulary.
@@ -90,11 +99,13 @@ def top_reasons(
             cached[j] = values[columns[f]].to_numpy() if f in columns else np.full(n, None, dtype=object)
         return cached[j]
 
+    # a feature never phrased (e.g. T, total_spend) is skipped wherever it ranks: it is no candidate at all
+    silent = np.array([never_phrased(f, spec) for f in features], dtype=bool)
     out = np.full(n, NO_SIGNAL, dtype=object)
     rows = np.arange(n)
     m = min(p, k + _EXTRA_CANDIDATES)
     while len(rows):
-        texts, unsettled = _reasons_pass(contrib, rows, m, k, min_contribution, phrasers, column)
+        texts, unsettled = _reasons_pass(contrib, silent, rows, m, k, min_contribution, phrasers, column)
         done = ~unsettled
         out[rows[done]] = texts[done]
         rows = rows[unsettled]
@@ -102,9 +113,12 @@ def top_reasons(
     return pd.Series(out, index=contributions.index, name="top_reasons", dtype="str")
 
 
-def _candidates(contrib: np.ndarray, rows: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of ``contrib[rows]`` (NaN as -inf): the ``m`` largest columns as a stable sort orders them
-    (larger contribution first, then lower column index), and the largest contribution of the rest."""
+def _candidates(
+    contrib: np.ndarray, silent: np.ndarray, rows: np.ndarray, m: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``contrib[rows]`` (NaN and the ``silent`` columns as -inf): the ``m`` largest columns as a
+    stable sort orders them (larger contribution first, then lower column index), and the largest
+    contribution of the rest."""
     n, p = len(rows), contrib.shape[1]
     cand = np.empty((n, m), dtype=np.int64)
     next_best = np.full(n, -np.inf)
@@ -112,7 +126,7 @@ def _candidates(contrib: np.ndarray, rows: np.ndarray, m: int) -> tuple[np.ndarr
     for a in range(0, n, _CHUNK_ROWS):
         b = min(n, a + _CHUNK_ROWS)
         block = contrib[a:b] if contiguous else contrib[rows[a:b]]
-        block = np.where(np.isnan(block), -np.inf, block)
+        block = np.where(np.isnan(block) | silent, -np.inf, block)
         here = np.arange(b - a)[:, None]
         if m < p:  # one partial sort: the m largest first, then the largest of the rest at position m
             part = np.argpartition(-block, m, axis=1)
@@ -126,6 +140,7 @@ def _candidates(contrib: np.ndarray, rows: np.ndarray, m: int) -> tuple[np.ndarr
 
 def _reasons_pass(
     contrib: np.ndarray,
+    silent: np.ndarray,
     rows: np.ndarray,
     m: int,
     k: int,
@@ -135,9 +150,9 @@ def _reasons_pass(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The reasons of ``rows`` from their top ``m`` candidates, and which rows those cannot settle."""
     n = len(rows)
-    cand, next_best = _candidates(contrib, rows, m)
+    cand, next_best = _candidates(contrib, silent, rows, m)
     picked = contrib[rows[:, None], cand]
-    picked = np.where(np.isnan(picked), -np.inf, picked)
+    picked = np.where(np.isnan(picked) | silent[cand], -np.inf, picked)
     valid = picked > min_contribution  # a prefix of each row, as the candidates are sorted
 
     texts = np.full(n * m, None, dtype=object)
@@ -146,19 +161,16 @@ def _reasons_pass(
     positions = np.flatnonzero(valid)  # row-major: row by row
     by_feature = positions[np.argsort(cand.ravel()[positions], kind="stable")]  # still row order inside
     features_of = cand.ravel()[by_feature]
-    starts = np.flatnonzero(np.r_[True, features_of[1:] != features_of[:-1]])
-    for a, b in zip(starts, [*starts[1:], len(by_feature)], strict=True):
+    starts = np.flatnonzero(np.r_[True, features_of[1:] != features_of[:-1]]) if len(by_feature) else []
+    ends = [*starts[1:], len(by_feature)] if len(by_feature) else []
+    for a, b in zip(starts, ends, strict=True):
         where = by_feature[a:b]
         j = features_of[a]
         texts[where], codes[where] = _phrase_values(phrasers[j], column(j)[rows[where // m]], family_ids)
     texts, codes = texts.reshape(n, m), codes.reshape(n, m)
     # a value that is no churn reason (no text) is skipped; a phrase of a family already given is a repeat
     valid &= codes >= 0
-    dup = np.zeros((n, m), dtype=bool)
-    for t in range(1, m):
-        for s in range(t):
-            dup[:, t] |= valid[:, s] & (codes[:, t] == codes[:, s])
-    keep = valid & ~dup
+    keep = valid & ~_repeats(np.where(valid, codes, -1 - np.arange(m)))
     keep &= np.cumsum(keep, axis=1) <= k
 
     # rows the candidates cannot settle: a tie at the cut, or too few distinct phrases among them
@@ -166,6 +178,15 @@ def _reasons_pass(
     unsettled = last & (next_best >= picked[:, -1])
     unsettled |= (keep.sum(axis=1) < k) & last & (next_best > min_contribution)
     return _join_kept(texts, keep, k), unsettled
+
+
+def _repeats(keys: np.ndarray) -> np.ndarray:
+    """Per row, the entries whose key an earlier entry of the row already has."""
+    order = np.argsort(keys, axis=1, kind="stable")  # equal keys stay in column order
+    ranked = np.take_along_axis(keys, order, axis=1)
+    repeat = np.zeros(keys.shape, dtype=bool)
+    np.put_along_axis(repeat, order[:, 1:], ranked[:, 1:] == ranked[:, :-1], axis=1)
+    return repeat
 
 
 def _join_kept(texts: np.ndarray, keep: np.ndarray, k: int) -> np.ndarray:
