@@ -412,3 +412,34 @@ def test_clv_prior_multiplies_the_trees_prediction(table):
     trees = np.exp(model.boosters_["tweedie"].predict(model._encode(frame[cols]), raw_score=True))
     expected = trees * np.maximum(frame["n_prior"] * frame["s_prior"], 0.01)
     np.testing.assert_allclose(model.predict(frame[cols]), expected, rtol=1e-9)
+
+
+def test_contribution_values_are_the_frame_and_their_margin_adds_column_by_column(table):
+    """The array behind `contributions` (prior credited, bias last) and `margin_of`, whatever the layout."""
+    rng = np.random.default_rng(2)
+    frame = table.assign(p_prior=np.clip(0.5 + 0.3 * rng.standard_normal(len(table)), 0.01, 0.99))
+    cols = [*FEATURES, "p_prior"]
+    model = ChurnClassifier(prior="p_prior", num_boost_round=20).fit(
+        frame[cols], frame["churned"], time_index=frame["as_of"]
+    )
+    X = frame[cols]
+    values, columns = model.contribution_values(X, method="path", encoded=model._encode(X))
+    expected = model.contributions(X, include_bias=True, method="path")
+    assert columns == list(expected.columns) and columns[-1] == "bias"
+    np.testing.assert_array_equal(values, expected.to_numpy())
+    np.testing.assert_allclose(ChurnClassifier.margin_of(values), model._margin(X), rtol=0, atol=1e-9)
+    # 60 columns: numpy's own row sum is pairwise on a C-ordered array and differs in the last bits
+    wide = rng.normal(0, 1, (2000, 60))
+    sequential = wide[:, 0].copy()
+    for j in range(1, wide.shape[1]):
+        sequential += wide[:, j]
+    assert wide.sum(axis=1).tobytes() != sequential.tobytes()
+    for layout in (wide, np.asfortranarray(wide), np.hstack([wide, wide])[:, :60]):
+        assert ChurnClassifier.margin_of(layout).tobytes() == sequential.tobytes()
+
+
+def test_clv_predict_on_a_shared_encoding_is_the_same(clv_model, churn_model, future):
+    X = future[FEATURES]
+    assert churn_model.feature_names_ == clv_model.feature_names_
+    shared = clv_model.predict(X, encoded=churn_model._encode(X))
+    assert shared.tobytes() == clv_model.predict(X).tobytes()

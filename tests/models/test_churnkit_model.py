@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -119,3 +120,29 @@ def test_a_model_saved_with_the_old_attribute_names_loads_under_the_new_ones(tra
 
 def model_features(data, result):  # type: ignore[no-untyped-def]
     return result.model.features(data, as_of=pd.Timestamp(result.summary["as_of"]).date())
+
+
+def test_scoring_rounds_the_inputs_as_training_does_without_copying_rounded_columns():
+    from churnkit.features.training import rounded
+    from churnkit.models.churnkit_model import _rounded
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in range(500)],
+            "raw": rng.normal(0, 100, 500),
+            "done": rng.normal(0, 100, 500).round(8),
+            "tiny": np.r_[-1e-12, 0.0, -0.0, np.nan, rng.normal(0, 1e-6, 496)],
+            "single": rng.normal(0, 1, 500).astype("float32"),
+            "nullable": pd.array(np.r_[np.nan, rng.normal(0, 1, 499)], dtype="Float64"),
+            "count": rng.integers(0, 9, 500),
+        }
+    )
+    got, expected = _rounded(table), rounded(table)
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+    for col in ("raw", "tiny", "single"):  # bit for bit, the sign of zero included
+        assert got[col].to_numpy().tobytes() == expected[col].to_numpy().tobytes()
+    assert not np.array_equal(table["raw"].to_numpy(), got["raw"].to_numpy())
+    assert np.shares_memory(got["done"].to_numpy(), table["done"].to_numpy())
+    already = rounded(table.drop(columns="nullable"))  # (a nullable float column is always rounded anew)
+    assert _rounded(already) is already  # nothing to round: the table itself

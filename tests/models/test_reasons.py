@@ -316,3 +316,22 @@ def test_vectorised_reasons_match_the_row_by_row_definition(seed):
         expected = _row_by_row(contributions, X, k, threshold)
         got = top_reasons(contributions, X, k=k, min_contribution=threshold).tolist()
         assert got == expected, (k, threshold)
+
+
+def test_never_phrased_features_are_those_no_phrase_covers():
+    from churnkit.models.phrases import never_phrased
+
+    assert (
+        never_phrased("T", {})
+        and never_phrased("attr_country", {})
+        and never_phrased("channel_share_web", {})
+    )
+    assert not never_phrased("frequency", {}) and not never_phrased("some_new_feature", {})  # generic phrase
+    assert not never_phrased("T", {"T": "account {v} days old"})
+    assert not never_phrased("attr_country", {r"attr_\w+": "from {v}"})
+    # a user phrase on a never-phrased feature makes it a candidate again
+    contributions = pd.DataFrame({"T": [0.9], "frequency": [0.1]})
+    X = pd.DataFrame({"T": [700.0], "frequency": [0]})
+    assert top_reasons(contributions, X).iloc[0] == "only one purchase so far"
+    got = top_reasons(contributions, X, phrases={"T": "account {v:.0f} days old"}).iloc[0]
+    assert got == "account 700 days old; only one purchase so far"

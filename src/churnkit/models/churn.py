@@ -142,19 +142,44 @@ class ChurnClassifier(LightGBMModel):
         ``include_bias=True``) sums to the uncalibrated log-odds. Calibration is monotone, so it never
         reverses a contribution's direction.
         """
+        values, columns = self.contribution_values(X, method=method)
+        frame = pd.DataFrame(values, index=X.index, columns=columns, copy=False)
+        return frame if include_bias else frame.drop(columns="bias")
+
+    def contribution_values(
+        self, X: pd.DataFrame, *, method: ContributionMethod = "shap", encoded: np.ndarray | None = None
+    ) -> tuple[np.ndarray, list[str]]:
+        """:meth:`contributions` with the bias as an array (rows × columns, the bias last) and its column names.
+
+        ``encoded``: ``X`` already encoded (``_encode``), to share one encoding with the CLV model.
+        """
         self._check_fitted()
         if method not in ("shap", "path"):
             raise ValueError(f"method must be 'shap' or 'path', got {method!r}")
-        values = tree_contributions(self.booster_, self._encode(X), method=method)
+        values = tree_contributions(
+            self.booster_, self._encode(X) if encoded is None else encoded, method=method
+        )
         columns = [*self.feature_names_, "bias"]
-        frame = pd.DataFrame(values, index=X.index, columns=columns)
         init = self._prior_margin(X)
         if init is not None:  # the prior's log-odds is credited to its own column, around the training rate's
             rate = float(np.clip(self.prior_rate_, _PRIOR_CLIP, 1 - _PRIOR_CLIP))
             centre = math.log(rate) - math.log1p(-rate)
             prior = self.prior_used_
-            if prior not in frame.columns:
-                frame.insert(len(frame.columns) - 1, prior, 0.0)
-            frame[prior] += init - centre
-            frame["bias"] += centre
-        return frame if include_bias else frame.drop(columns="bias")
+            if prior not in columns:
+                values = np.insert(values, len(columns) - 1, 0.0, axis=1)
+                columns.insert(len(columns) - 1, prior)
+            values[:, columns.index(prior)] += init - centre
+            values[:, -1] += centre
+        return values, columns
+
+    @staticmethod
+    def margin_of(values: np.ndarray) -> np.ndarray:
+        """Row sums of :meth:`contribution_values` (the raw log-odds), added column by column from the first.
+
+        The order of the additions is fixed (not numpy's pairwise sum, which depends on the memory layout),
+        so the probabilities do not move in the last bits with the array's layout.
+        """
+        total = values[:, 0].copy()
+        for j in range(1, values.shape[1]):
+            total += values[:, j]
+        return total

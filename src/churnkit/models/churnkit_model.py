@@ -293,7 +293,7 @@ class ChurnkitModel:
         With ``reasons`` the boosted model's churn probability comes from its per-feature contributions
         (their sum is the log-odds), which also give ``top_reasons``: one pass over the trees, not two.
         """
-        features = rounded(features.reset_index(drop=True))
+        features = _rounded(features.reset_index(drop=True))
         btyd = btyd_columns(self.btyd_, features, self.horizon_days, self.btyd_settings)
         full = pd.concat([features, btyd], axis=1)
         out = pd.DataFrame(
@@ -302,21 +302,30 @@ class ChurnkitModel:
                 "as_of": pd.to_datetime(full["as_of"]).dt.date.astype(str),
             }
         )
-        X = full[self.input_columns_] if (self.churn_ is not None or self.clv_ is not None) else None
+        X = encoded = None
+        if self.churn_ is not None or self.clv_ is not None:
+            # the models read their columns by name: no copy of the inputs unless a name is repeated
+            X = full if full.columns.is_unique else full[self.input_columns_]
+        values = columns = None
         if self.churn_ is not None:
             if reasons:
                 method = self.btyd_settings.get("reasons", "path")
-                contrib = self.churn_.contributions(X, method=method, include_bias=True)
-                out["churn_probability"] = self.churn_.probability(contrib.to_numpy().sum(axis=1))
-                out["top_reasons"] = top_reasons(contrib.drop(columns="bias"), X, k=3).to_numpy()
+                encoded = self.churn_._encode(X)
+                values, columns = self.churn_.contribution_values(X, method=method, encoded=encoded)
+                out["churn_probability"] = self.churn_.probability(ChurnClassifier.margin_of(values))
             else:
                 out["churn_probability"] = self.churn_.predict_proba(X)
         else:
             out["churn_probability"] = full["p_no_purchase"].to_numpy()
         if self.clv_ is not None:
-            out["predicted_clv"] = self.clv_.predict(X)
+            same_inputs = encoded is not None and _same_schema(self.churn_, self.clv_)
+            out["predicted_clv"] = self.clv_.predict(X, encoded=encoded if same_inputs else None)
         else:
             out["predicted_clv"] = (full["expected_purchases"] * full["expected_spend"]).to_numpy()
+        del encoded  # the reasons need only the contributions and the values: free the encoded inputs first
+        if values is not None and columns is not None:
+            contrib = pd.DataFrame(values[:, :-1], index=X.index, columns=columns[:-1], copy=False)
+            out["top_reasons"] = top_reasons(contrib, X, k=3).to_numpy()
         return full, out
 
     def required_columns(self) -> list[str]:
@@ -353,6 +362,33 @@ def _risk_key(pred: pd.DataFrame, full: pd.DataFrame) -> np.ndarray:
     p = pred["churn_probability"].to_numpy(dtype=float)
     tie = full["p_no_purchase"].to_numpy(dtype=float) if "p_no_purchase" in full.columns else np.zeros(len(p))
     return p + RISK_TIE_BREAK * np.nan_to_num(tie)
+
+
+def _rounded(features: pd.DataFrame) -> pd.DataFrame:
+    """``features.training.rounded`` (float columns to 8 decimals) that keeps, uncopied, the columns the
+    rounding leaves as they are: a table from ``snapshot_table`` is rounded already."""
+    if not features.columns.is_unique:
+        return rounded(features)
+    changed: dict[Any, Any] = {}
+    for col in features.select_dtypes("float").columns:
+        series = features[col]
+        if isinstance(series.dtype, np.dtype):
+            values = series.to_numpy()
+            again = values.round(8)
+            if not np.array_equal(again, values, equal_nan=True):  # equal values are the same bits here
+                changed[col] = again
+        else:
+            changed[col] = series.round(8)
+    if changed:
+        features = features.copy(deep=False)
+        for col, values in changed.items():
+            features[col] = values
+    return features
+
+
+def _same_schema(a: Any, b: Any) -> bool:
+    """Whether two boosted models encode their inputs alike (same columns, same category levels)."""
+    return a.feature_names_ == b.feature_names_ and a.categories_ == b.categories_
 
 
 def _is_text(series: pd.Series) -> bool:

@@ -176,8 +176,12 @@ class CLVRegressor(LightGBMModel):
     def _boosters(self) -> list[lgb.Booster]:
         return list(self.boosters_.values())
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
-        """Expected revenue in the next H days per row (>= 0)."""
+    def predict(self, X: pd.DataFrame, *, encoded: np.ndarray | None = None) -> np.ndarray:
+        """Expected revenue in the next H days per row (>= 0).
+
+        ``encoded``: ``X`` already encoded (``_encode``), e.g. shared with the churn model of the same inputs.
+        """
         self._check_fitted()
         init = self._prior_log(X)
-        return self._predict_with(self.objective_, self.boosters_, self._encode(X), init)
+        features = self._encode(X) if encoded is None else encoded
+        return self._predict_with(self.objective_, self.boosters_, features, init)

@@ -31,6 +31,7 @@ __all__ = [
     "ONE_PURCHASE",
     "Phrase",
     "family",
+    "never_phrased",
     "phrase",
     "phraser",
     "readable_name",
@@ -365,6 +366,19 @@ def phraser(feature: str, phrases: Mapping[str, Phrase]) -> Callable[[Any], str 
         return default(v) if _missing(v) else user(v)
 
     return phrase
+
+
+def never_phrased(feature: str, phrases: Mapping[str, Phrase]) -> bool:
+    """Whether ``phraser(feature, phrases)`` says nothing (None) whatever the value: a feature whose built-in
+    phrase is "never a reason" and that no user phrase (exact name or pattern) covers."""
+    if feature in phrases or any(re.fullmatch(key, feature) for key in phrases):
+        return False
+    if feature in _EXACT:
+        return _EXACT[feature] is _never
+    for pattern, func in _PATTERNS:
+        if pattern.fullmatch(feature):
+            return func is _never
+    return False
 
 
 def _with_groups(

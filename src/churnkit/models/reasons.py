@@ -19,7 +19,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnkit.models.phrases import NEVER_A_REASON, NO_SIGNAL, Phrase, family, phrase, phraser, readable_name
+from churnkit.models.phrases import (
+    NEVER_A_REASON,
+    NO_SIGNAL,
+    Phrase,
+    family,
+    never_phrased,
+    phrase,
+    phraser,
+    readable_name,
+)
 
 __all__ = ["NEVER_A_REASON", "NO_SIGNAL", "btyd_reasons", "phrase", "readable_name", "top_reasons"]
 # NEVER_A_REASON, NO_SIGNAL, phrase and readable_name are re-exported: the reasons' public vocabulary.
@@ -34,7 +43,11 @@ def _align(X: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
 
 
 _EXTRA_CANDIDATES = 4
-"""Candidates looked at per row beyond ``k``: room for identical phrases (at most a few features share one)."""
+"""Candidates looked at per row beyond ``k`` in the first pass: room for identical phrases and for features
+whose value is no churn reason. Rows these cannot settle go through again with four times as many."""
+
+_CHUNK_ROWS = 100_000
+"""Rows per block of the candidate search (bounded memory: one block's partial sort indices at a time)."""
 
 
 def top_reasons(
@@ -59,9 +72,10 @@ def top_reasons(
     named groups. Missing values always use the built-in phrase. Features without any phrase read
     ``"<readable name> is <value>"``.
 
-    Vectorised: each row's top ``k + 4`` candidates are found with one partial sort, each feature
-    phrases each distinct value once, and only rows the candidates cannot settle (ties at the cut, or
-    more identical phrases than the spare candidates) go through the row-by-row path.
+    Vectorised: each row's top ``k + 4`` candidates are found with one partial sort (row blocks of
+    ``_CHUNK_ROWS``), each feature phrases each distinct value once, and the rows the candidates cannot
+    settle (ties at the cut, or too few usable phrases among them) go through the same pass again with
+    four times as many candidates, until every feature is a candidate.
     """
     if k < 1:
         raise ValueError("k must be at least 1")
@@ -70,61 +84,112 @@ def top_reasons(
     features = [str(c) for c in contributions.columns]
     phrasers = [phraser(f, spec) for f in features]
     columns = {str(c): c for c in values.columns}
-    contrib = contributions.to_numpy(dtype=np.float64, na_value=np.nan)
-    contrib = np.where(np.isnan(contrib), -np.inf, contrib)
-    n, p = contrib.shape
+    n, p = contributions.shape
     if n == 0 or p == 0:
         return pd.Series([NO_SIGNAL] * n, index=contributions.index, name="top_reasons", dtype="str")
+    if all(dtype == np.float64 for dtype in contributions.dtypes):
+        contrib = contributions.to_numpy()  # no copy for a single float block; NaN stays NaN
+    else:
+        contrib = contributions.to_numpy(dtype=np.float64, na_value=np.nan)
+    cached: dict[int, np.ndarray] = {}
 
     def column(j: int) -> np.ndarray:
-        f = features[j]
-        return values[columns[f]].to_numpy() if f in columns else np.full(n, None, dtype=object)
+        if j not in cached:
+            f = features[j]
+            cached[j] = values[columns[f]].to_numpy() if f in columns else np.full(n, None, dtype=object)
+        return cached[j]
 
+    # a feature never phrased (e.g. T, total_spend) is skipped wherever it ranks: it is no candidate at all
+    silent = np.array([never_phrased(f, spec) for f in features], dtype=bool)
+    out = np.full(n, NO_SIGNAL, dtype=object)
+    rows = np.arange(n)
     m = min(p, k + _EXTRA_CANDIDATES)
-    rows = np.arange(n)[:, None]
-    if m < p:  # one partial sort: the m largest first, then the largest of the rest at position m
-        part = np.argpartition(-contrib, m, axis=1)
-        cand, next_best = part[:, :m], contrib[np.arange(n), part[:, m]]
-    else:
-        cand, next_best = np.broadcast_to(np.arange(p), (n, p)), np.full(n, -np.inf)
-    # order the candidates as a stable sort would: larger contribution first, then lower column index
-    order = np.lexsort((cand, -contrib[rows, cand]), axis=1)
-    cand = cand[rows, order]
-    picked = contrib[rows, cand]
-    valid = picked > min_contribution  # a prefix of each row, as the candidates are sorted
-
-    texts = np.full(n * m, None, dtype=object)
-    positions = np.flatnonzero(valid)  # row-major: row by row
-    by_feature = positions[np.argsort(cand.ravel()[positions], kind="stable")]  # still row order inside
-    features_of = cand.ravel()[by_feature]
-    starts = np.flatnonzero(np.r_[True, features_of[1:] != features_of[:-1]])
-    for a, b in zip(starts, [*starts[1:], len(by_feature)], strict=True):
-        where = by_feature[a:b]
-        texts[where] = _phrase_values(phrasers[features_of[a]], column(features_of[a])[where // m])
-    texts = texts.reshape(n, m)
-
-    valid &= texts != None  # noqa: E711 (elementwise): a value that is no churn reason is skipped
-    families = np.array([family(t) for t in texts.ravel()], dtype=object).reshape(n, m)
-    dup = np.zeros((n, m), dtype=bool)
-    for t in range(1, m):
-        for s in range(t):
-            dup[:, t] |= valid[:, t] & valid[:, s] & (families[:, t] == families[:, s])
-    keep = valid & ~dup
-    keep &= np.cumsum(keep, axis=1) <= k
-
-    # rows the candidates cannot settle: a tie at the cut, or too few distinct phrases among them
-    unsettled = (picked[:, -1] > min_contribution) & (next_best >= picked[:, -1])
-    unsettled |= (keep.sum(axis=1) < k) & (picked[:, -1] > min_contribution) & (next_best > min_contribution)
-
-    out = _join_kept(texts, keep, k)
-    if unsettled.any():
-        value_columns = [column(j) for j in range(p)]
-        for i in np.nonzero(unsettled)[0]:
-            out[i] = _row_reasons(contrib[i], [c[i] for c in value_columns], phrasers, k, min_contribution)
+    while len(rows):
+        texts, unsettled = _reasons_pass(contrib, silent, rows, m, k, min_contribution, phrasers, column)
+        done = ~unsettled
+        out[rows[done]] = texts[done]
+        rows = rows[unsettled]
+        m = min(p, 4 * m)  # with every feature a candidate (m = p) each row is settled
     return pd.Series(out, index=contributions.index, name="top_reasons", dtype="str")
 
 
-def _join_kept(texts: np.ndarray, keep: np.ndarray, k: int) -> list[str]:
+def _candidates(
+    contrib: np.ndarray, silent: np.ndarray, rows: np.ndarray, m: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``contrib[rows]`` (NaN and the ``silent`` columns as -inf): the ``m`` largest columns as a
+    stable sort orders them (larger contribution first, then lower column index), and the largest
+    contribution of the rest."""
+    n, p = len(rows), contrib.shape[1]
+    cand = np.empty((n, m), dtype=np.int64)
+    next_best = np.full(n, -np.inf)
+    contiguous = len(rows) == contrib.shape[0]  # every row, in order: slice blocks instead of copying
+    for a in range(0, n, _CHUNK_ROWS):
+        b = min(n, a + _CHUNK_ROWS)
+        block = contrib[a:b] if contiguous else contrib[rows[a:b]]
+        block = np.where(np.isnan(block) | silent, -np.inf, block)
+        here = np.arange(b - a)[:, None]
+        if m < p:  # one partial sort: the m largest first, then the largest of the rest at position m
+            part = np.argpartition(-block, m, axis=1)
+            top, next_best[a:b] = part[:, :m], block[here[:, 0], part[:, m]]
+        else:
+            top = np.broadcast_to(np.arange(p), (b - a, p))
+        order = np.lexsort((top, -block[here, top]), axis=1)
+        cand[a:b] = top[here, order]
+    return cand, next_best
+
+
+def _reasons_pass(
+    contrib: np.ndarray,
+    silent: np.ndarray,
+    rows: np.ndarray,
+    m: int,
+    k: int,
+    min_contribution: float,
+    phrasers: list[Callable[[Any], str | None]],
+    column: Callable[[int], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The reasons of ``rows`` from their top ``m`` candidates, and which rows those cannot settle."""
+    n = len(rows)
+    cand, next_best = _candidates(contrib, silent, rows, m)
+    picked = contrib[rows[:, None], cand]
+    picked = np.where(np.isnan(picked) | silent[cand], -np.inf, picked)
+    valid = picked > min_contribution  # a prefix of each row, as the candidates are sorted
+
+    texts = np.full(n * m, None, dtype=object)
+    codes = np.full(n * m, -1, dtype=np.int64)  # the phrase's family as a number; -1: no text
+    family_ids: dict[str, int] = {}
+    positions = np.flatnonzero(valid)  # row-major: row by row
+    by_feature = positions[np.argsort(cand.ravel()[positions], kind="stable")]  # still row order inside
+    features_of = cand.ravel()[by_feature]
+    starts = np.flatnonzero(np.r_[True, features_of[1:] != features_of[:-1]]) if len(by_feature) else []
+    ends = [*starts[1:], len(by_feature)] if len(by_feature) else []
+    for a, b in zip(starts, ends, strict=True):
+        where = by_feature[a:b]
+        j = features_of[a]
+        texts[where], codes[where] = _phrase_values(phrasers[j], column(j)[rows[where // m]], family_ids)
+    texts, codes = texts.reshape(n, m), codes.reshape(n, m)
+    # a value that is no churn reason (no text) is skipped; a phrase of a family already given is a repeat
+    valid &= codes >= 0
+    keep = valid & ~_repeats(np.where(valid, codes, -1 - np.arange(m)))
+    keep &= np.cumsum(keep, axis=1) <= k
+
+    # rows the candidates cannot settle: a tie at the cut, or too few distinct phrases among them
+    last = picked[:, -1] > min_contribution
+    unsettled = last & (next_best >= picked[:, -1])
+    unsettled |= (keep.sum(axis=1) < k) & last & (next_best > min_contribution)
+    return _join_kept(texts, keep, k), unsettled
+
+
+def _repeats(keys: np.ndarray) -> np.ndarray:
+    """Per row, the entries whose key an earlier entry of the row already has."""
+    order = np.argsort(keys, axis=1, kind="stable")  # equal keys stay in column order
+    ranked = np.take_along_axis(keys, order, axis=1)
+    repeat = np.zeros(keys.shape, dtype=bool)
+    np.put_along_axis(repeat, order[:, 1:], ranked[:, 1:] == ranked[:, :-1], axis=1)
+    return repeat
+
+
+def _join_kept(texts: np.ndarray, keep: np.ndarray, k: int) -> np.ndarray:
     """Per row, the kept texts (at most k, in column order) joined by "; ", or NO_SIGNAL."""
     n = texts.shape[0]
     count = keep.sum(axis=1)
@@ -135,19 +200,28 @@ def _join_kept(texts: np.ndarray, keep: np.ndarray, k: int) -> list[str]:
     for i in range(1, min(k, texts.shape[1])):
         more = count > i
         out[more] = out[more] + "; " + texts[more, slots[more, i]]
-    return out.tolist()
+    return out
 
 
-def _phrase_values(phraser: Callable[[Any], str | None], vals: np.ndarray) -> np.ndarray:
-    """Phrase each value, calling the phraser once per distinct value (missing values phrased as they are)."""
+def _phrase_values(
+    phraser: Callable[[Any], str | None], vals: np.ndarray, family_ids: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The phrase of each value and its family's number in ``family_ids`` (added as met; -1 for no phrase),
+    calling the phraser once per distinct value (missing values phrased as they are)."""
     codes, uniques = pd.factorize(vals, use_na_sentinel=True)
-    texts = np.array([phraser(u) for u in _python_scalars(uniques)] + [None], dtype=object)
-    out = texts[codes]  # code -1 (missing) picks the trailing None
+    texts = [phraser(u) for u in _python_scalars(uniques)]
     missing = codes == -1
     if missing.any():
         first = vals[np.argmax(missing)]
-        out[missing] = phraser(first.item() if isinstance(first, np.generic) else first)
-    return out
+        texts.append(phraser(first.item() if isinstance(first, np.generic) else first))
+    else:
+        texts.append(None)
+    table = np.array(texts, dtype=object)
+    fams = np.array(
+        [-1 if t is None else family_ids.setdefault(family(t), len(family_ids)) for t in texts],
+        dtype=np.int64,
+    )
+    return table[codes], fams[codes]  # code -1 (missing) picks the last entry
 
 
 def _python_scalars(uniques: Any) -> list[Any]:
@@ -155,27 +229,6 @@ def _python_scalars(uniques: Any) -> list[Any]:
     if isinstance(uniques, np.ndarray):
         return uniques.tolist()
     return list(np.asarray(uniques, dtype=object))
-
-
-def _row_reasons(
-    contrib: np.ndarray,
-    row_values: list[Any],
-    phrasers: list[Callable[[Any], str | None]],
-    k: int,
-    min_contribution: float,
-) -> str:
-    """One row, feature by feature: the reference the vectorised path must match."""
-    chosen: list[str] = []
-    seen: set[str | None] = set()
-    for j in np.argsort(-contrib, kind="stable"):
-        if contrib[j] <= min_contribution or len(chosen) == k:
-            break
-        value = row_values[j]
-        text = phrasers[j](value.item() if isinstance(value, np.generic) else value)
-        if text is not None and family(text) not in seen:
-            chosen.append(text)
-            seen.add(family(text))
-    return "; ".join(chosen) if chosen else NO_SIGNAL
 
 
 BTYD_RULES: tuple[tuple[str, Callable[[pd.Series], pd.Series]], ...] = (

@@ -294,7 +294,10 @@ class BehaviourClusters(BaseEstimator):
             {
                 "customer_id": features["customer_id"].to_numpy(),
                 "cluster": clusters,
-                "segment": pd.array([self.names_[int(c)] for c in clusters], dtype="str"),
+                "segment": pd.array(
+                    np.array([self.names_[i] for i in range(self.n_clusters_)], dtype=object)[clusters],
+                    dtype="str",
+                ),
             },
             index=features.index,
         )

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from churnkit.errors import InputError
 from churnkit.segments.rfm import SEGMENT_ORDER
@@ -72,6 +71,8 @@ def segment_transitions(
 
 def plot_transitions(counts: pd.DataFrame, path: str | Path) -> Path:
     """Write a heatmap PNG of a transition count matrix (colour = row share, text = count and share)."""
+    from matplotlib.figure import Figure  # here, not at import: scoring (which imports segments) never plots
+
     path = Path(path)
     values = counts.to_numpy(dtype="float64")
     totals = values.sum(axis=1, keepdims=True)
