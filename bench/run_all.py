@@ -393,10 +393,11 @@ def write_results(benches: list[Bench], started: dt.datetime, quick: bool, log_d
             "features": "Features: lifetimes RFM vs churnkit on DuckDB (`bench/features.py`)",
             "features-scale": "Features at scale (`bench/features.py --scale`)",
             "btyd": "BTYD fits (`bench/btyd.py`)",
+            "commands": "Whole commands, each its own process (`bench/commands.py`)",
             "scoring": "Scoring 1M customers end to end (`bench/scoring.py`)",
             "spark": "Spark engine: every feature (`bench/spark.py`)",
             "spark-validate": "Spark engine: loading and validation (`bench/spark.py --validate`)",
-        }[b.name]
+        }.get(b.name, f"`{b.script}`")  # a benchmark without a title still gets its section
         lines += [f"## {title}", ""]
         if b.skipped:
             lines += [f"Skipped: {b.skipped}.", ""]
