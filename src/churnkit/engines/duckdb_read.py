@@ -68,7 +68,7 @@ def read_raw(con: duckdb.DuckDBPyConnection, name: str, source: Source, spec: Ta
     path, label, fmt = _existing_file(source)
     with contextlib.ExitStack() as stack, reading(label, name, spec, fmt):
         if fmt == "csv":
-            _read_csv(con, name, open_csv(path, spec, label, name, stack))
+            read_csv_raw(con, open_csv(path, spec, label, name, stack))
         else:  # Parquet is read where it lies (a view), numbered by its own row order
             _check_parquet_names(path, label, name)
             con.sql(
@@ -248,6 +248,12 @@ def numbered(name: str, rows: str) -> str:
     )
 
 
+def lost_in_quotes(error: duckdb.Error) -> bool:
+    """Whether DuckDB's CSV scanner gave up on the file's quoting (seen with a quote left open on a line of
+    text with too few fields, thousands of lines into a file): a line-by-line read sets the line aside."""
+    return "state machine reached an invalid state" in str(error)
+
+
 def read_lines(con: duckdb.DuckDBPyConnection, csv_file: CsvFile, stack: contextlib.ExitStack) -> None:
     """raw_<name> from a line-by-line rewrite of the file: a quote that is opened and never closed makes any
     CSV reader take the following lines into that value, so only the broken line is set aside."""
@@ -264,16 +270,30 @@ def read_lines(con: duckdb.DuckDBPyConnection, csv_file: CsvFile, stack: context
     record_malformed(con, name, [(b.source_row, b.reason, b.text) for b in bad])
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, name: str, csv_file: CsvFile) -> None:
+def read_csv_raw(con: duckdb.DuckDBPyConnection, csv_file: CsvFile) -> None:
     """raw_<name> from a CSV read as text with its own header names; malformed lines to ``_malformed_<name>``."""
+    name = csv_file.name
+    new_malformed(con, name)
+    with reading(csv_file.label, name, csv_file.spec):
+        _read_csv(con, name, csv_file)
+        con.sql(f"SELECT count(*) FROM raw_{name}").fetchall()
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, name: str, csv_file: CsvFile) -> None:
     raw = f"raw_{name}"
     csv_file.forget_rejects(con)
     # the table's rowid is the good lines' order in the file (the scan keeps insertion order): a row number
     # without a window over the whole file, which would run on one thread
-    con.sql(f"CREATE OR REPLACE TEMP TABLE _read_{name} AS SELECT * FROM {csv_file.scan()}")
-    malformed = csv_file.rejects(con)
+    try:
+        con.sql(f"CREATE OR REPLACE TEMP TABLE _read_{name} AS SELECT * FROM {csv_file.scan()}")
+        malformed = csv_file.rejects(con)
+    except duckdb.InvalidInputException as e:
+        if not lost_in_quotes(e):
+            raise
+        csv_file.forget_rejects(con)
+        malformed = None
     if malformed is None:  # a quote left open swallowed the lines after it: read the file line by line
-        con.sql(f"DROP TABLE _read_{name}")
+        con.sql(f"DROP TABLE IF EXISTS _read_{name}")
         with contextlib.ExitStack() as stack:
             read_lines(con, csv_file, stack)
         return

@@ -36,9 +36,12 @@ from churnkit.engines.duckdb_read import (
     csv_source,
     drop_raw,
     lit,
+    lost_in_quotes,
     new_malformed,
     numbered,
     q,
+    read_csv_raw,
+    read_lines,
     read_raw,
     reading,
     record_malformed,
@@ -189,36 +192,48 @@ def load_table(
     read as they are into ``raw_<name>``.
     """
     rules = table_rules(name, spec)
-    with contextlib.ExitStack() as stack:
-        direct = None if purchases_of is not None else csv_source(source, spec, name, stack)
-        if direct is not None and needs_row(rules, spec, direct.header, direct.label):
-            direct = None
-        if direct is not None:
-            direct = _parse_csv(con, name, rules, spec, direct)
-        if direct is None:
-            return _load_raw(con, name, source, spec, rejected_dir, rules, purchases_of)
-        return _finish(con, name, rules, direct.label, rejected_dir, direct=direct)
+    with contextlib.ExitStack() as stack:  # holds a transcoded copy of the file while it is read
+        csv_file = None if purchases_of is not None else csv_source(source, spec, name, stack)
+        if csv_file is None:
+            label = read_raw(con, name, source, spec)
+        elif needs_row(rules, spec, csv_file.header, csv_file.label):
+            label = csv_file.label
+            read_csv_raw(con, csv_file)
+        elif _parse_csv(con, name, rules, spec, csv_file):
+            return _finish(con, name, rules, csv_file.label, rejected_dir, direct=csv_file)
+        else:  # a quote left open swallowed the lines after it: only a line-by-line read sets it aside
+            label = csv_file.label
+            with reading(label, name, spec):
+                read_lines(con, csv_file, stack)
+        return _load_raw(con, name, label, spec, rejected_dir, rules, purchases_of)
 
 
 def _parse_csv(
     con: duckdb.DuckDBPyConnection, name: str, rules: TableRules, spec: TableInput, csv_file: CsvFile
-) -> CsvFile | None:
-    """The canonical table straight from the CSV scan; None (nothing made) if a quote left open spans lines."""
+) -> bool:
+    """The canonical table straight from the CSV scan; False (nothing made) if a quote left open spans lines."""
     new_malformed(con, name)
     types = dict.fromkeys(csv_file.header, "VARCHAR")
     query = _select(rules, spec, types, csv_file.label, csv_file.scan(), row=False)
     csv_file.forget_rejects(con)
     with reading(csv_file.label, name, spec):
-        _create(con, name, query, spec)
+        try:
+            _create(con, name, query, spec)
+        except duckdb.InvalidInputException as e:
+            if not lost_in_quotes(e):
+                raise
+            con.sql(f"DROP TABLE IF EXISTS {name}")
+            csv_file.forget_rejects(con)
+            return False
     malformed = csv_file.rejects(con)
     if malformed is None:
         con.sql(f"DROP TABLE {name}")
-        return None
+        return False
     record_malformed(con, name, malformed)
     for rule in rules.columns:
         if rule.kind == "order_id":
             _made_up_ids(con, name, rule.name)
-    return csv_file
+    return True
 
 
 def _made_up_ids(con: duckdb.DuckDBPyConnection, name: str, column: str) -> None:
@@ -245,14 +260,13 @@ def _create(con: duckdb.DuckDBPyConnection, name: str, query: str, spec: TableIn
 def _load_raw(
     con: duckdb.DuckDBPyConnection,
     name: str,
-    source: Source,
+    label: str,
     spec: TableInput,
     rejected_dir: str | Path | None,
     rules: TableRules,
     purchases_of: EventsInput | None,
 ) -> TableReport:
-    """Load through ``raw_<name>``, the source as it is with its row numbers."""
-    label = read_raw(con, name, source, spec)
+    """Parse ``raw_<name>`` (the source as it is, with its row numbers) into the canonical table."""
     raw = f"raw_{name}"
     if purchases_of is not None:
         _keep_purchases(con, raw, label, purchases_of)
