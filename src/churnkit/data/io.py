@@ -12,13 +12,12 @@ import csv
 import gzip
 import io
 import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
-
-import pandas as pd
+from typing import IO, TYPE_CHECKING, Any
 
 from churnkit.data.rules import (
     TOO_FEW_FIELDS,
@@ -28,8 +27,20 @@ from churnkit.data.rules import (
 )
 from churnkit.errors import InputError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def is_frame(value: object) -> bool:
+    """Whether ``value`` is a pandas DataFrame, without importing pandas (a frame means it is imported).
+
+    The commands that read files never need pandas to load them, and importing it costs half a second.
+    """
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(value, pd.DataFrame)
 
 
 def file_format(path: str | Path) -> str:
@@ -120,6 +131,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
     fmt = file_format(path)
     if not path.exists():
         raise InputError(f"{path}: file not found", path=str(path))
+    import pandas as pd
+
     if fmt == "parquet":
         return pd.read_parquet(path)
     return pd.read_csv(path, dtype={"customer_id": str})

@@ -30,10 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
-import pandas as pd
 
 from churnkit.config import DuckDBConfig, InputsConfig, TableInput
-from churnkit.data.io import copy_query
+from churnkit.data.io import copy_query, is_frame
 from churnkit.data.report import LoadReport
 from churnkit.engines.duckdb_read import Source, lit, q
 from churnkit.engines.duckdb_sql import load_table
@@ -41,6 +40,7 @@ from churnkit.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     import ibis
+    import pandas as pd
 
 
 @dataclass
@@ -164,7 +164,7 @@ def load_shop(
                 "no transactions given: pass a transactions file, or an events file with "
                 "inputs.transactions.from_events in the config"
             )
-        label = f"{events if not isinstance(events, pd.DataFrame) else 'the events table'}"
+        label = f"{events if not is_frame(events) else 'the events table'}"
         report.tables["transactions"] = load_table(
             con, "transactions", events, _purchases_spec(inputs), rejected_dir, purchases_of=inputs.events
         )

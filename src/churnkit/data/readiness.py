@@ -125,6 +125,8 @@ def _churn_rate(data: Shop, start: dt.date, end: dt.date) -> float | None:
         return None
     import ibis
 
+    from churnkit.data.fetch import scalar
+
     tx = data.ibis("transactions")
     start_ts, end_ts = (
         ibis.literal(dt.datetime.combine(d, dt.time(0)), type="timestamp") for d in (start, end)
@@ -132,6 +134,6 @@ def _churn_rate(data: Shop, start: dt.date, end: dt.date) -> float | None:
     buys = tx.filter(~tx.is_return)
     b = buys.filter(buys.timestamp < start_ts).select("customer_id").distinct()
     f = buys.filter((buys.timestamp >= start_ts) & (buys.timestamp < end_ts)).select("customer_id").distinct()
-    base = int(b.count().to_pyarrow().as_py())
-    churned = int(b.anti_join(f, "customer_id").count().to_pyarrow().as_py())
+    base = int(scalar(b.count()))
+    churned = int(scalar(b.anti_join(f, "customer_id").count()))
     return churned / base if base else None

@@ -75,18 +75,18 @@ def summary(data: Shop, *, as_of: dt.date | None = None) -> dict[str, Any]:
 
     Written in Ibis, so it runs on whichever engine holds the tables (DuckDB or Spark).
     """
+    from churnkit.data.fetch import rows, scalar  # Ibis: only when asked
+
     tx = data.ibis("transactions")
     assert tx is not None
-    row = (
+    row = rows(
         tx.aggregate(
             n=tx.count(), lo=tx.timestamp.min(), hi=tx.timestamp.max(), customers=tx.customer_id.nunique()
         )
-        .to_pyarrow()
-        .to_pylist()[0]
-    )
+    )[0]
     buys = tx.filter(~tx.is_return)
     per = buys.group_by("customer_id").aggregate(n=buys.order_id.nunique())
-    buyers = per.aggregate(one=(per.n == 1).sum(), repeat=(per.n > 1).sum()).to_pyarrow().to_pylist()[0]
+    buyers = rows(per.aggregate(one=(per.n == 1).sum(), repeat=(per.n > 1).sum()))[0]
     out: dict[str, Any] = {
         "transactions": int(row["n"]),
         "first_timestamp": str(row["lo"]),
@@ -98,15 +98,15 @@ def summary(data: Shop, *, as_of: dt.date | None = None) -> dict[str, Any]:
     }
     ev = data.ibis("events")
     if ev is not None:
-        counts = ev.aggregate(n=ev.count(), visitors=ev.customer_id.nunique()).to_pyarrow().to_pylist()[0]
+        counts = rows(ev.aggregate(n=ev.count(), visitors=ev.customer_id.nunique()))[0]
         known = (
             ev.select("customer_id").distinct().semi_join(tx.select("customer_id").distinct(), "customer_id")
         )
-        with_events = int(known.count().to_pyarrow().as_py())
+        with_events = int(scalar(known.count()))
         out["events"] = int(counts["n"])
         out["buyers_with_events"] = with_events
         out["browsing_only_prospects"] = int(counts["visitors"]) - with_events
     customers = data.ibis("customers")
     if customers is not None:
-        out["customer_rows"] = int(customers.count().to_pyarrow().as_py())
+        out["customer_rows"] = int(scalar(customers.count()))
     return out

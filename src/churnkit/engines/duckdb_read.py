@@ -15,14 +15,15 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Union
 
 import duckdb
-import pandas as pd
 
 from churnkit.config import TableInput
 from churnkit.data.io import (
     check_header,
     file_format,
+    is_frame,
     read_header,
     resolve_source,
     sniff_delimiter,
@@ -39,7 +40,10 @@ from churnkit.data.rules import (
 )
 from churnkit.errors import InputError
 
-Source = str | Path | pd.DataFrame
+if TYPE_CHECKING:
+    import pandas as pd
+
+Source = Union[str, Path, "pd.DataFrame"]
 
 
 def q(name: str) -> str:
@@ -58,7 +62,7 @@ def read_raw(con: duckdb.DuckDBPyConnection, name: str, source: Source, spec: Ta
     """
     raw = f"raw_{name}"
     new_malformed(con, name)
-    if isinstance(source, pd.DataFrame):
+    if is_frame(source):
         check_header([str(c) for c in source.columns], f"the {name} table", name)
         view = f"_frame_{name}"
         con.register(view, source)
@@ -201,7 +205,7 @@ class CsvFile:
 
 def csv_source(source: Source, spec: TableInput, name: str, stack: contextlib.ExitStack) -> CsvFile | None:
     """The CSV file behind ``source``, opened for a scan in place; None for a frame or a Parquet file."""
-    if isinstance(source, pd.DataFrame):
+    if is_frame(source):
         return None
     path, label, fmt = _existing_file(source)
     return open_csv(path, spec, label, name, stack) if fmt == "csv" else None

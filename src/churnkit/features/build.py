@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ibis.expr.types as ir
-import pandas as pd
 import pyarrow as pa
 
+from churnkit.data.fetch import scalar
 from churnkit.errors import ConfigError
 from churnkit.features._common import (
     EVENT_COLUMNS,
@@ -24,6 +24,9 @@ from churnkit.features.attributes import attribute_columns, attribute_features
 from churnkit.features.browsing import browsing_features, visitors
 from churnkit.features.catalogue import DEFAULT_WINDOWS, Feature, catalogue
 from churnkit.features.purchases import customer_base, distinct_channels, purchase_features
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def feature_columns(
@@ -111,7 +114,7 @@ def count_prospects(transactions: ir.Table, events: ir.Table, *, as_of: dt.date)
     require_columns(transactions, TRANSACTION_COLUMNS, table_name="transactions")
     require_columns(events, EVENT_COLUMNS, table_name="events")
     prospects = visitors(events, as_of).anti_join(customer_base(transactions, as_of), "customer_id")
-    return int(prospects.count().to_pyarrow().as_py())
+    return int(scalar(prospects.count()))
 
 
 def to_frame(table: ir.Table) -> pd.DataFrame:

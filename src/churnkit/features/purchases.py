@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import ibis
 import ibis.expr.types as ir
 
+from churnkit.data.fetch import column_values
 from churnkit.features._common import (
     as_date,
     date_lit,
@@ -185,5 +186,4 @@ def distinct_channels(transactions: ir.Table, as_of: dt.date) -> list[str]:
     t = transactions.filter(
         (transactions.timestamp < day_start(as_of)) & ~transactions.is_return & transactions.channel.notnull()
     )
-    values = t.select("channel").distinct().to_pyarrow().column("channel").to_pylist()
-    return sorted(str(v) for v in values)
+    return sorted(str(v) for v in column_values(t.select("channel").distinct(), "channel"))

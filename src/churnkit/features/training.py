@@ -9,12 +9,13 @@ run (:mod:`churnkit.pipeline`) stacks the snapshots it plans. Rows are sorted by
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from churnkit.features.build import shop_features, to_frame
 from churnkit.features.labels import build_labels
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["reproducible", "rounded", "snapshot_table"]
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from churnkit.config import Config
 from churnkit.data.io import write_table
@@ -15,6 +13,9 @@ from churnkit.data.load import ShopData
 from churnkit.data.readiness import check_as_of
 from churnkit.data.shop import load_shop
 from churnkit.features import build_labels, shop_feature_table, to_frame
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def feature_table(data: Any, cfg: Config, as_of: dt.date) -> pd.DataFrame:
