@@ -118,7 +118,7 @@ def init(
     echo(f"config: {path} (use it with --config {path})")
 
 
-@command(app, *SHOP, "horizon", "quiet", "engine", *STORE)
+@command(app, *SHOP, "horizon", "quiet", "engine", "memory_limit", *STORE)
 def validate(
     opts: Shared,
     rejected_dir: Annotated[
@@ -160,7 +160,7 @@ def kpis(
             echo(result.table.to_string(index=False))
 
 
-@command(app, *SHOP, "quiet", "engine", *STORE)
+@command(app, *SHOP, "quiet", "engine", "memory_limit", *STORE)
 def features(
     opts: Shared,
     horizon: Annotated[
@@ -178,7 +178,7 @@ def features(
     echo_lines(result.lines())
 
 
-@command(app, *SHOP, "horizon", "json", "quiet", "engine", *STORE)
+@command(app, *SHOP, "horizon", "json", "quiet", "engine", "memory_limit", *STORE)
 def train(
     opts: Shared,
     experiment: Experiment = None,
@@ -203,7 +203,7 @@ def train(
         print_json(trained.to_dict())
 
 
-@command(app, *SHOP, "quiet", "engine", *STORE)
+@command(app, *SHOP, "quiet", "engine", "memory_limit", *STORE)
 def score(
     opts: Shared,
     model: Annotated[str, typer.Option("--model", "-m", help="MLflow model URI or local model folder.")],
@@ -249,7 +249,7 @@ def score(
     echo_lines(scored.lines())
 
 
-@command(app, *SHOP, "quiet", "engine", *STORE)
+@command(app, *SHOP, "quiet", "engine", "memory_limit", *STORE)
 def segment(
     opts: Shared,
     out: Annotated[Path, typer.Option("--out", "-o", help="Segments file (CSV or Parquet).")],
@@ -327,7 +327,7 @@ def demo(
     echo_lines(outputs.output_lines())
 
 
-@command(app, "transactions", "events", "customers", "json", "engine", *STORE)
+@command(app, "transactions", "events", "customers", "json", "engine", "memory_limit", *STORE)
 def evaluate(
     opts: Shared,
     scores: Annotated[Path, typer.Option("--scores", "-s", help="An earlier `churnkit score` output.")],
@@ -365,7 +365,7 @@ def evaluate(
         echo_lines(result.lines())
 
 
-@command(app, "transactions", "horizon", "json", "engine", *STORE, name="evaluate-campaign")
+@command(app, "transactions", "horizon", "json", "engine", "memory_limit", *STORE, name="evaluate-campaign")
 def evaluate_campaign(
     opts: Shared,
     scores: Annotated[Path, typer.Option("--scores", "-s", help="A `churnkit score --holdout` output.")],

@@ -50,6 +50,14 @@ Engine = Annotated[
         "--engine", help="duckdb (one machine, default) or spark (needs churnkit[spark]); overrides config."
     ),
 ]
+MemoryLimit = Annotated[
+    str | None,
+    typer.Option(
+        "--memory-limit",
+        help="DuckDB's memory limit (e.g. 3GB, 512MB; default 3GB): above it DuckDB spills to a temp folder. "
+        "Overrides config.",
+    ),
+]
 Experiment = Annotated[str | None, typer.Option("--experiment", help="MLflow experiment name.")]
 CostPerContact = Annotated[
     float | None, typer.Option("--cost-per-contact", min=0, help="Cost of contacting one customer.")
@@ -68,6 +76,7 @@ class Shared:
     quiet: bool = False
     json: bool = False
     engine: str | None = None
+    memory_limit: str | None = None
     config: Path | None = None
     tracking_uri: str | None = None
 
@@ -90,6 +99,7 @@ class Shared:
             "as_of": parse_optional_date(self.as_of, name="--as-of"),
             "horizon_days": self.horizon,
             "engine": self.engine,
+            "duckdb.memory_limit": self.memory_limit,
             **overrides,
         }
         keys.update({k: v for k, v in chosen.items() if v is not None})
@@ -105,6 +115,7 @@ _TYPES: dict[str, tuple[Any, Any]] = {
     "quiet": (Quiet, False),
     "json": (Json, False),
     "engine": (Engine, None),
+    "memory_limit": (MemoryLimit, None),
     "config": (Config_, None),
     "tracking_uri": (Tracking, None),
 }
