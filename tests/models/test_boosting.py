@@ -240,6 +240,32 @@ def test_path_contributions_sum_to_log_odds_and_follow_each_split(churn_model, f
         churn_model.contributions(X, method="lime")
 
 
+@pytest.mark.parametrize(("chunk", "block"), [(25_000, 32), (7, 3)])
+def test_path_contributions_are_the_sparse_product_bit_for_bit(
+    churn_model, future, monkeypatch, chunk, block
+):
+    """Tree blocks, row chunks and two workers add each feature's credits in tree order: exactly the sum
+    of the sparse product of the leaf incidence and the path table (the probabilities depend on the bits)."""
+    from scipy import sparse
+
+    from churnkit.models import attribution
+
+    monkeypatch.setattr(attribution, "_TREE_BLOCK", block)
+    booster = churn_model.booster_
+    enc = churn_model._encode(future[FEATURES])
+    offsets, table, bias = attribution._path_table(booster)
+    assert len(offsets) > block
+    leaves = booster.predict(enc, pred_leaf=True).reshape(len(enc), len(offsets)).astype(np.int64)
+    incidence = sparse.csr_matrix(
+        (np.ones(leaves.size), (leaves + offsets).ravel(), np.arange(0, leaves.size + 1, leaves.shape[1])),
+        shape=(len(enc), table.shape[0]),
+    )
+    expected = (incidence @ table).toarray()
+    got = attribution.path_contributions(booster, enc, chunk=chunk)
+    np.testing.assert_array_equal(got[:, :-1].view(np.int64), expected.view(np.int64))
+    assert (got[:, -1] == bias).all()
+
+
 def test_scoring_errors(churn_model, future):
     with pytest.raises(ModelError, match="lacks: sessions_30d"):
         churn_model.predict_proba(future[FEATURES].drop(columns="sessions_30d"))

@@ -73,42 +73,75 @@ def _path_table(booster: lgb.Booster) -> tuple[np.ndarray, Any, float]:
     return np.asarray(offsets, dtype=np.int64), table, bias
 
 
-def path_contributions(booster: lgb.Booster, X: np.ndarray, *, chunk: int = 100_000) -> np.ndarray:
+_TREE_BLOCK = 32
+"""Trees per ``pred_leaf`` call: one block's nodes stay in the CPU cache while all rows of a chunk go through
+them (on the benchmark machine, 620 trees in blocks of 32 took a third of the time of one call for all)."""
+
+_ROW_CHUNK = 25_000
+"""Rows per pass of :func:`path_contributions`: a chunk's leaf indices and per-feature sums stay in cache."""
+
+
+def _leaf_credits(booster: lgb.Booster) -> tuple[list[list[tuple[int, np.ndarray]]], float]:
+    """Per tree, each feature its paths credit and that feature's credit at every leaf of the tree (0 where
+    the leaf's path does not split on it); and the bias. The dense form of `_path_table`'s rows."""
+    offsets, table, bias = _path_table(booster)
+    ends = [*offsets[1:].tolist(), table.shape[0]]
+    credits = []
+    for start, end in zip(offsets.tolist(), ends, strict=True):
+        leaves = table[start:end]
+        dense = leaves.toarray()
+        credits.append([(int(f), np.ascontiguousarray(dense[:, f])) for f in np.unique(leaves.indices)])
+    return credits, bias
+
+
+def path_contributions(booster: lgb.Booster, X: np.ndarray, *, chunk: int = _ROW_CHUNK) -> np.ndarray:
     """Path (Saabas) contributions per feature plus a last bias column, as ``pred_contrib`` lays them out.
 
-    One ``pred_leaf`` pass finds each row's leaf in every tree; a sparse product then sums the leaves'
-    path contributions. Rows go ``chunk`` at a time (bounded memory) through two worker threads, so one
-    chunk's sparse product (one core) overlaps the next chunk's ``pred_leaf`` (LightGBM and SciPy both
-    release the GIL): on 400,000 rows with a 395-tree model, 8.7 s serial against 7.5 s.
+    ``pred_leaf`` finds each row's leaf in every tree (``_TREE_BLOCK`` trees per call); each feature's
+    contribution is then the sum, tree by tree in order, of its credit at the row's leaf (a gather from the
+    tree's few leaves): the same additions in the same order as the sparse product of the leaf incidence
+    and `_path_table` (bit for bit), without building the incidence (one entry per row and tree). Rows go
+    ``chunk`` at a time through two worker threads, each with its own copy of the booster (LightGBM's
+    prediction state is shared by concurrent calls with different tree ranges); LightGBM and numpy release
+    the GIL.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from scipy import sparse
-
-    offsets, table, bias = _path_table(booster)
-    offsets = offsets.astype(np.int32)
-    out = np.empty((X.shape[0], booster.num_feature() + 1), dtype=np.float64)
+    credits, bias = _leaf_credits(booster)
+    n_trees, n_rows = len(credits), X.shape[0]
+    out = np.empty((n_rows, booster.num_feature() + 1), dtype=np.float64)
     out[:, -1] = bias
-    n_trees = len(offsets)
 
-    def one(start: int) -> None:
-        leaves = booster.predict(X[start : start + chunk], pred_leaf=True).reshape(-1, n_trees)
-        m = leaves.shape[0]
-        incidence = sparse.csr_matrix(  # int32 indices: scipy then checks them without converting (3x faster)
-            (
-                np.ones(m * n_trees),
-                (leaves.astype(np.int32) + offsets).ravel(),
-                np.arange(0, m * n_trees + 1, n_trees, dtype=np.int64),
-            ),
-            shape=(m, table.shape[0]),
-            copy=False,
-        )
-        out[start : start + m, :-1] = (incidence @ table).toarray()
+    def rows(model: lgb.Booster, start: int) -> None:
+        part = X[start : start + chunk]
+        m = part.shape[0]
+        total = np.zeros((out.shape[1] - 1, m))  # per feature, the sum over the trees so far
+        gathered = np.empty(m)
+        for first in range(0, n_trees, _TREE_BLOCK):
+            k = min(_TREE_BLOCK, n_trees - first)
+            leaves = model.predict(
+                part, pred_leaf=True, start_iteration=first, num_iteration=k, num_threads=1
+            )
+            # one contiguous row per tree, as np.intp: take() would convert any other index type on each call
+            leaves = leaves.reshape(m, k).T.astype(np.intp, order="C")
+            for j in range(k):
+                for feature, credit in credits[first + j]:
+                    np.take(credit, leaves[j], out=gathered)
+                    total[feature] += gathered
+        out[start : start + m, :-1] = total.T
 
-    starts = range(0, X.shape[0], chunk)
-    if len(starts) == 1:
-        one(0)
-    else:
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="churnkit-reasons") as pool:
-            list(pool.map(one, starts))  # list(): re-raise a worker's exception here
+    starts = list(range(0, n_rows, chunk))
+    workers = min(2, len(starts))
+    if workers <= 1:
+        for start in starts:
+            rows(booster, start)
+        return out
+    models = [booster, *(lgb.Booster(model_str=booster.model_to_string()) for _ in range(workers - 1))]
+
+    def work(w: int) -> None:
+        for start in starts[w::workers]:
+            rows(models[w], start)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="churnkit-reasons") as pool:
+        list(pool.map(work, range(workers)))  # list(): re-raise a worker's exception here
     return out

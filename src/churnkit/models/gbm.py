@@ -121,6 +121,12 @@ def random_holdout(n_rows: int, *, random_state: int = 0) -> tuple[np.ndarray, n
 
 def _category_codes(values: pd.Series, levels: list[str]) -> np.ndarray:
     """Codes of ``values`` among the training ``levels``; missing and unseen values become NaN."""
+    # text: look up each distinct value once, not a Python object per row
+    if isinstance(values.dtype, pd.StringDtype):
+        rows, distinct = pd.factorize(values, use_na_sentinel=True)
+        found = pd.Index(levels, dtype=object).get_indexer(np.asarray(distinct, dtype=object))
+        table = np.append(np.where(found < 0, np.nan, found.astype(np.float64)), np.nan)
+        return table[rows]  # a missing value (-1) takes the last entry, NaN
     present = values.notna().to_numpy()
     codes = np.full(len(values), np.nan)
     text = values[present].to_numpy(dtype=object)

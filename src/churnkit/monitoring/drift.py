@@ -23,6 +23,7 @@ __all__ = [
     "psi",
     "reference_distributions",
     "score_and_drift",
+    "score_features_and_drift",
 ]
 
 DRIFT_THRESHOLD = 0.2
@@ -139,7 +140,11 @@ def score_and_drift(model: Any, data: Any, *, as_of: Any = None) -> tuple[pd.Dat
     """
     from churnkit.models.churnkit_model import scoring_date
 
-    features = model.features(data, as_of=scoring_date(data, as_of))
+    return score_features_and_drift(model, model.features(data, as_of=scoring_date(data, as_of)))
+
+
+def score_features_and_drift(model: Any, features: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series | None]:
+    """`score_and_drift` of a feature table (``model.features``): its scores and their PSI."""
     scores = model.score_features(features)
     reference = getattr(model, "drift_reference_", None)
     if not reference:
