@@ -366,10 +366,12 @@ def test_the_engine_has_a_memory_limit_and_its_own_spill_folder(tmp_path):
         load_config(None, **{"duckdb.memory_limit": "lots"})
 
 
-def test_the_cli_passes_the_memory_limit_to_the_engine(cli, tmp_path, monkeypatch):
+@pytest.fixture
+def engine_limits(monkeypatch):
+    """The memory_limit of every connection `load_shop` makes during the test, in order."""
     import churnkit.data.load as load
 
-    seen = []
+    seen: list[str] = []
     real = load.load_shop
 
     def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -378,29 +380,22 @@ def test_the_cli_passes_the_memory_limit_to_the_engine(cli, tmp_path, monkeypatc
         return data
 
     monkeypatch.setattr(load, "load_shop", spy)
+    return seen
+
+
+def test_the_cli_passes_the_memory_limit_to_the_engine(cli, tmp_path, engine_limits):
     cfg = write(tmp_path / "c.yaml", "duckdb:\n  memory_limit: 1GB\n")
     result = cli("validate", "--transactions", write(tmp_path / "tx.csv", GOOD), "--config", cfg)
     assert result.exit_code == 0, result.stderr
-    assert seen == ["953.6 MiB"]
+    assert engine_limits == ["953.6 MiB"]
 
 
-def test_the_memory_limit_flag_overrides_the_config(cli, tmp_path, monkeypatch):
-    import churnkit.data.load as load
-
-    seen = []
-    real = load.load_shop
-
-    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
-        data = real(*args, **kwargs)
-        seen.append(data.con.sql("SELECT current_setting('memory_limit')").fetchall()[0][0])
-        return data
-
-    monkeypatch.setattr(load, "load_shop", spy)
+def test_the_memory_limit_flag_overrides_the_config(cli, tmp_path, engine_limits):
     cfg = write(tmp_path / "c.yaml", "duckdb:\n  memory_limit: 1GB\n")
     tx = write(tmp_path / "tx.csv", GOOD)
     result = cli("validate", "--transactions", tx, "--config", cfg, "--memory-limit", "512MB")
     assert result.exit_code == 0, result.stderr
-    assert seen == ["488.2 MiB"]
+    assert engine_limits == ["488.2 MiB"]
     bad = cli("validate", "--transactions", tx, "--memory-limit", "lots")
     assert bad.exit_code == 2
     assert "memory_limit" in bad.stderr and "lots" in bad.stderr
