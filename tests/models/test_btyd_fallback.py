@@ -96,14 +96,24 @@ def early_fit(early) -> tuple[BTYDFit, list[warnings.WarningMessage]]:
 # --------------------------------------------------------------------------- the NBD boundary
 
 
-def test_plain_lifetimes_runs_a_to_zero_on_the_early_snapshot(early):
+def test_plain_lifetimes_gives_no_usable_dropout_on_the_early_snapshot(early):
+    """Why fit_btyd needs the boundary rule: unpenalised lifetimes either runs a to zero or stops.
+
+    Which of the two happens is decided by BFGS' last steps at log a ≈ -23, where the likelihood is
+    flat: the same data converged to a < 1e-8 in a lone pytest run and raised ConvergenceError inside
+    a CI worker (stop 21). Both mean the same thing to a user: no dropout estimate.
+    """
     import lifetimes
+    from lifetimes.utils import ConvergenceError
 
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        plain = lifetimes.BetaGeoFitter(penalizer_coef=0).fit(
-            early["frequency"], early["recency"], early["T"]
-        )
+        try:
+            plain = lifetimes.BetaGeoFitter(penalizer_coef=0).fit(
+                early["frequency"], early["recency"], early["T"]
+            )
+        except ConvergenceError:
+            return
     assert plain.params_["a"] < 1e-8  # far below any real dropout, on the boundary
     assert 2 < plain.params_["r"] < 50  # the purchase rate is still estimated
 
