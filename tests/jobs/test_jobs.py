@@ -83,3 +83,63 @@ def test_a_job_raises_the_library_error_instead_of_exiting(shop, tmp_path):
 
     with pytest.raises(DataTooShortError, match="--as-of 2030-01-01 is outside the data"):
         validate(_cfg(shop, as_of=dt.date(2030, 1, 1)), rejected_dir=tmp_path)
+
+
+def test_the_score_job_frees_the_shop_it_loaded_before_the_pandas_conversion(shop, tmp_path, monkeypatch):
+    """The job closes the DuckDB shop it loaded once the features are out of the engine, inside `to_frame`
+    (1M customers: its tables and the pandas features are then never in memory together), and scores
+    exactly as with a shop the caller passes, which it leaves open."""
+    import duckdb
+
+    import churnkit.features.build as build
+    import churnkit.jobs.score as job
+    from churnkit.data.shop import load_shop
+    from churnkit.pipeline import train
+
+    cfg = _cfg(shop, **{"training.n_snapshots": 2, "training.spacing_days": 60})
+    given = load_shop(cfg, rejected_dir=tmp_path)
+    model = train(given, cfg).model
+    shops, open_after_conversion = [], []
+
+    def remember(*args, **kwargs):  # type: ignore[no-untyped-def]
+        shops.append(load_shop(*args, **kwargs))
+        return shops[-1]
+
+    def is_open(data) -> bool:  # type: ignore[no-untyped-def]
+        try:
+            data.con.execute("SELECT 1")
+        except duckdb.Error:
+            return False
+        return True
+
+    to_frame = build.to_frame
+
+    def spy(table, **kwargs):  # type: ignore[no-untyped-def]
+        frame = to_frame(table, **kwargs)
+        if frame.shape[1] > 40:  # the feature table
+            open_after_conversion.append(is_open(shops[-1]))
+        return frame
+
+    monkeypatch.setattr(job, "load_shop", remember)
+    monkeypatch.setattr(build, "to_frame", spy)
+    own = job.score(cfg, model=model, out=tmp_path / "own.csv")
+    assert own.data is shops[-1] and open_after_conversion == [False]
+
+    shops.append(given)
+    passed = job.score(cfg, model=model, out=tmp_path / "passed.csv", data=given)
+    assert open_after_conversion == [False, True] and is_open(given)  # the caller's shop stays open
+    pd.testing.assert_frame_equal(own.scores, passed.scores)
+    assert (tmp_path / "own.csv").read_bytes() == (tmp_path / "passed.csv").read_bytes()
+
+
+def test_to_frame_runs_fetched_after_the_engine_result_is_out(shop, tmp_path):
+    """`fetched` may close the engine: the conversion reads only the fetched Arrow table."""
+    from churnkit.data.shop import load_shop
+    from churnkit.features import to_frame
+
+    data = load_shop(_cfg(shop), rejected_dir=tmp_path)
+    expected = to_frame(data.ibis("transactions"))
+    calls = []
+    frame = to_frame(data.ibis("transactions"), fetched=lambda: calls.append(data.con.close()))
+    assert calls == [None]
+    pd.testing.assert_frame_equal(frame, expected)

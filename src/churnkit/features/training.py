@@ -9,6 +9,7 @@ run (:mod:`churnkit.pipeline`) stacks the snapshots it plans. Rows are sorted by
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from churnkit.features.build import shop_features, to_frame
@@ -21,15 +22,23 @@ __all__ = ["reproducible", "rounded", "snapshot_table"]
 
 
 def snapshot_table(
-    data: Any, as_of: dt.date, *, horizon_days: int | None = None, **feature_settings: Any
+    data: Any,
+    as_of: dt.date,
+    *,
+    horizon_days: int | None = None,
+    fetched: Callable[[], None] | None = None,
+    **feature_settings: Any,
 ) -> pd.DataFrame:
     """Features at ``as_of`` (``feature_settings``: `build_features`'s windows, session gap, channels) and,
     with ``horizon_days``, the labels churned, future_revenue and future_purchases for [as_of, as_of + H).
 
     ``data`` is a loaded shop (DuckDB ``ShopData`` or the Spark engine's). Empty when nobody bought before
-    ``as_of``. The label window must be observed: the scheduler only plans such snapshots.
+    ``as_of``. The label window must be observed: the scheduler only plans such snapshots. ``fetched`` runs
+    once the features are out of the engine (`to_frame`); without labels the shop is not read after it.
     """
-    feats = shop_features(data, as_of=as_of, **feature_settings)
+    if fetched is not None and horizon_days is not None:
+        raise ValueError("fetched: the labels are read from the shop after the features")
+    feats = shop_features(data, as_of=as_of, fetched=fetched, **feature_settings)
     if horizon_days is not None and not feats.empty:
         tx = data.ibis("transactions")
         lab = to_frame(build_labels(tx, as_of=as_of, horizon_days=horizon_days))
@@ -45,8 +54,13 @@ def reproducible(features: pd.DataFrame) -> pd.DataFrame:
 
     Engines return rows in no fixed order, and parallel sums differ in the last bits (~1e-13) from run to
     run, which is enough to move a LightGBM split. Rounding far below any currency unit removes both.
+    The sorted copy is rounded a column at a time: one copy of the table, not two (1M customers × 59
+    features is 0.5 GB a copy).
     """
-    return rounded(features.sort_values("customer_id", kind="stable").reset_index(drop=True))
+    frame = features.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    for col in frame.select_dtypes("float").columns.unique():
+        frame[col] = frame[col].round(8)
+    return frame
 
 
 def rounded(features: pd.DataFrame) -> pd.DataFrame:

@@ -9,6 +9,7 @@ score table (:data:`churnkit.schema.SCORE_COLUMNS`), row by row: the same result
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -206,9 +207,13 @@ class ChurnkitModel:
         self._check_fitted()
         return self.score_features(self.features(data, as_of=scoring_date(data, as_of)))
 
-    def features(self, data: ShopData, *, as_of: dt.date) -> pd.DataFrame:
-        """The feature table of the customer base at ``as_of``, with the model's feature settings."""
-        feats = snapshot_table(data, as_of, **self.feature_settings)
+    def features(
+        self, data: ShopData, *, as_of: dt.date, fetched: Callable[[], None] | None = None
+    ) -> pd.DataFrame:
+        """The feature table of the customer base at ``as_of``, with the model's feature settings.
+
+        ``fetched`` runs once the features are out of the engine, before their pandas conversion (`to_frame`)."""
+        feats = snapshot_table(data, as_of, fetched=fetched, **self.feature_settings)
         if feats.empty:
             raise DataTooShortError(
                 f"no customer has a purchase before the as-of date {as_of}: empty customer base"
