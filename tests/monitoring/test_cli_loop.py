@@ -196,7 +196,9 @@ def test_score_and_drift_scores_exactly_like_model_score(loop):
     data = load_shop(*(work / f"shop/{t}.csv" for t in ("transactions", "events", "customers")))
     scores, drift = score_and_drift(model, data)
     pd.testing.assert_frame_equal(scores, model.score(data))
-    assert drift is not None and (drift < 0.2).all() and "churn_probability" in drift.index
+    # the reference is the base at the training date as the model scored it: the same shop on the same
+    # date is no drift at all (it was 7 of 59 inputs above 0.2 on a cut sample shop with the snapshots)
+    assert drift is not None and drift.max() == 0.0 and "churn_probability" in drift.index
     del model.drift_reference_  # a model trained before drift references existed
     assert score_and_drift(model, data)[1] is None
 

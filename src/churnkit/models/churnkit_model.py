@@ -167,22 +167,22 @@ class ChurnkitModel:
             bins=self.segment_settings.get("rfm_bins", 5),
             segment_map=self.segment_settings.get("segment_map"),
         ).fit(base)
-        # --- monitoring hook (issue 17): PSI reference distributions of the features and score, for `score` ---
+        # --- the base at D as the model scores it: the tier cuts and the drift reference come from it ---
         from churnkit.monitoring.drift import fit_reference
 
-        self.drift_reference_ = fit_reference(self, table)
-        self._fit_tiers(base)
+        full, pred = self._predict(base)
+        self.drift_reference_ = fit_reference(self, full, pred["churn_probability"])
+        self._fit_tiers(full, pred)
         return self
 
-    def _fit_tiers(self, base: pd.DataFrame) -> None:
-        """Learn the risk- and value-tier cuts from the base at D, so later scoring works row by row.
+    def _fit_tiers(self, full: pd.DataFrame, pred: pd.DataFrame) -> None:
+        """Learn the risk- and value-tier cuts from the base at D (``_predict``), so later scoring works row by row.
 
         Risk: quantiles of the base's churn probability (``segments.risk_quantiles``), unless fixed
         ``segments.risk_thresholds`` are configured. Value: shares of the base's predicted CLV
         (``segments.value_method`` / ``value_shares`` / ``value_quantiles``). See ``docs/segments.md``.
         """
         seg = self.segment_settings
-        full, pred = self._predict(base)
         fixed = seg.get("risk_thresholds")
         if fixed is not None:
             self.risk_cuts_ = (float(fixed[0]), float(fixed[1]))
