@@ -88,3 +88,65 @@ def test_direct_scan_row_numbers_and_ids(tmp_path: Path) -> None:
     assert by_customer["c6"][2] == "row-9"  # data row 9: the malformed line 5 counted
     assert by_customer["c4"][1].hour == 8  # +02:00 read as 08:00 UTC, not 10:00
     assert by_customer["c5"][4] is True  # negative amount: a return
+
+
+EVENTS_PARQUET = (
+    "customer_id,session_id,timestamp,event_type,device\n"
+    "c1,s1,2024-01-01 10:00:00,page_view,web\n"
+    "c1,s1,2024-01-01 10:00:00,page_view,web\n"  # an exact copy: dropped
+    "c1,s1,2024-01-01 10:00:00,page_view,app\n"  # not a copy (another device)
+    "c2,,2024-01-01 11:00:00,cart,web\n"  # unknown name, counted as a page view
+    "c2,,2024-01-01 11:05:00,cart,web\n"
+    ",s3,2024-01-02 09:00:00,search,web\n"  # no customer id: set aside
+    "c3,s4,,view,\n"  # no timestamp: set aside
+    "c3,s4,,view,\n"  # its copy: dropped, not set aside twice
+    "c4,s5,2024-01-03 08:00:00,Product_View,web\n"
+)
+
+
+def _load_parquet(folder: Path) -> tuple[duckdb.DuckDBPyConnection, dict, list, dict[str, str]]:
+    folder.mkdir()
+    (folder / "in.csv").write_text(EVENTS_PARQUET)
+    con = duckdb.connect()
+    con.sql(
+        f"COPY (SELECT * REPLACE (CAST(timestamp AS TIMESTAMP) AS timestamp) FROM read_csv('{folder / 'in.csv'}', "
+        f"all_varchar=true)) TO '{folder / 'in.parquet'}' (FORMAT parquet)"
+    )
+    spec = load_config().inputs.events
+    report = duckdb_sql.load_table(con, "events", str(folder / "in.parquet"), spec, folder)
+    rows = con.sql("SELECT * FROM events").fetchall()
+    files = {p.name: p.read_text() for p in folder.glob("*_rejected.csv")}
+    seen = {k: v for k, v in vars(report).items() if k not in ("source", "rejected_file")}
+    return con, seen, rows, files
+
+
+def test_parquet_events_read_in_place_match_a_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Parquet events file stays where it lies (the table is a view over it): the rows, in file order,
+    the report and the rejected rows are those of the copied table."""
+    con, *in_place = _load_parquet(tmp_path / "view")
+    assert duckdb_sql.is_view(con, "events")
+    monkeypatch.setattr(duckdb_sql, "_stays_in_file", lambda *a, **k: False)
+    copy_con, *copied = _load_parquet(tmp_path / "copy")
+    assert not duckdb_sql.is_view(copy_con, "events")
+    assert in_place == copied
+    report, rows, files = in_place
+    assert report["duplicates_dropped"] == 2 and report["rows_loaded"] == 5 == len(rows)
+    assert report["rejected"] == {"missing customer_id": 1, "missing timestamp": 1}
+    assert report["unknown_event_names"] == {"cart": 2}
+    assert [(r[0], r[5]) for r in rows] == [  # customer_id, device
+        ("c1", "web"),
+        ("c1", "app"),
+        ("c2", "web"),
+        ("c2", "web"),
+        ("c4", "web"),
+    ]
+    assert files["events_rejected.csv"].splitlines()[1:] == [
+        "6,missing customer_id,,s3,2024-01-02 09:00:00,search,web",
+        "7,missing timestamp,c3,s4,,view,",
+    ]
+    # a second load into the same connection replaces the view with a table
+    monkeypatch.undo()
+    spec = load_config().inputs.events
+    (tmp_path / "again.csv").write_text("customer_id,timestamp,event_type\nc9,2024-01-01,page_view\n")
+    duckdb_sql.load_table(con, "events", str(tmp_path / "again.csv"), spec, tmp_path)
+    assert con.sql("SELECT customer_id FROM events").fetchall() == [("c9",)]

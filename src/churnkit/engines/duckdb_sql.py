@@ -35,6 +35,7 @@ from churnkit.engines.duckdb_read import (
     column_types,
     csv_source,
     drop_raw,
+    is_view,
     lit,
     lost_in_quotes,
     new_malformed,
@@ -250,6 +251,8 @@ def _made_up_ids(con: duckdb.DuckDBPyConnection, name: str, column: str) -> None
 
 def _create(con: duckdb.DuckDBPyConnection, name: str, query: str, spec: TableInput) -> None:
     """``CREATE TABLE name AS query`` with naive times read in the table's time zone."""
+    if is_view(con, name):  # an events file an earlier load left in place (`_finish_in_file`)
+        con.sql(f"DROP VIEW {name}")
     con.sql(f"SET TimeZone={lit(spec.timezone)}")
     try:
         con.sql(f"CREATE OR REPLACE TABLE {name} AS {query}")
@@ -279,9 +282,82 @@ def _load_raw(
             f"{', '.join(_purchase_names(purchases_of))})",
             path=label,
         )
+    if rows_read and _stays_in_file(con, name, raw, spec, purchases_of):
+        return _finish_in_file(con, name, rules, label, rejected_dir, _select(rules, spec, types, label, raw))
     if rows_read:  # parse each canonical column once, in one scan, and give each unusable row a reason
         _create(con, name, _select(rules, spec, types, label, raw), spec)
     return _finish(con, name, rules, label, rejected_dir, rows_read=rows_read)
+
+
+def _stays_in_file(
+    con: duckdb.DuckDBPyConnection, name: str, raw: str, spec: TableInput, purchases_of: EventsInput | None
+) -> bool:
+    """Whether the table is a view that parses its Parquet file on each read instead of a copy: the events,
+    the largest table by far (48M rows for 1M customers), whose copy cost most of the load's time and memory.
+
+    Only where the parse does not depend on the session's time zone (UTC, the default), since a view is
+    evaluated later, when the connection is back in UTC.
+    """
+    return name == "events" and purchases_of is None and spec.timezone == "UTC" and is_view(con, raw)
+
+
+def _finish_in_file(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    rules: TableRules,
+    label: str,
+    rejected_dir: str | Path | None,
+    parse: str,
+) -> TableReport:
+    """`_finish` for a table left in its Parquet file: ``name`` becomes a view of its usable rows.
+
+    The same rules as a copied table, in two or three scans of the file and no copy: the rows sharing a hash
+    are compared as `_drop_duplicates` does (``_drop_<name>``: the data rows of the later copies), then one
+    grouped scan counts the rows by reason and by unknown event name. ``_parsed_<name>`` and ``raw_<name>``
+    stay in the connection: the view reads through them.
+    """
+    parsed, kept = f"_parsed_{name}", f"_kept_{name}"
+    con.sql(f"DROP TABLE IF EXISTS {name}")
+    con.sql(f"CREATE OR REPLACE TEMP VIEW {parsed} AS {parse}")
+    con.sql(f"CREATE OR REPLACE TEMP TABLE _drop_{name} (_row BIGINT)")
+    con.sql(f"CREATE OR REPLACE TEMP TABLE _shared_{name} AS {_shared_hashes(parsed)}")
+    if con.sql(f"SELECT count(*) FROM _shared_{name}").fetchall()[0][0]:
+        columns = [c for c in column_types(con, parsed) if c not in ("_reason", "_row")]
+        con.sql(
+            f"INSERT INTO _drop_{name} SELECT _row FROM {parsed} WHERE _h IN (SELECT _h FROM _shared_{name}) "
+            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(q(c) for c in columns)} ORDER BY _row) > 1"
+        )
+    con.sql(f"DROP TABLE _shared_{name}")
+    duplicates = con.sql(f"SELECT count(*) FROM _drop_{name}").fetchall()[0][0]
+    drop = f" WHERE _row NOT IN (SELECT _row FROM _drop_{name})" if duplicates else ""
+    con.sql(f"CREATE OR REPLACE TEMP VIEW {kept} AS SELECT * FROM {parsed}{drop}")
+    facts = con.sql(f"SELECT _reason, _unknown_name, count(*) FROM {kept} GROUP BY ALL").fetchall()
+    report = TableReport(
+        table=name,
+        source=label,
+        rows_read=sum(n for *_, n in facts) + duplicates,
+        duplicates_dropped=duplicates,
+    )
+    for reason, _, n in facts:
+        if reason is not None:
+            report.rejected[reason] = report.rejected.get(reason, 0) + int(n)
+    unknown = sorted(
+        ((u, int(n)) for r, u, n in facts if r is None and u is not None), key=lambda x: (-x[1], x[0])
+    )
+    report.unknown_event_types = sum(n for _, n in unknown)
+    report.unknown_event_names = dict(unknown[:UNKNOWN_EVENTS_SHOWN])
+    if report.rejected and rejected_dir is not None:
+        report.rejected_file = str(_write_rejected(con, name, rejected_dir, None, parsed=kept))
+    helpers = ", ".join(c for c in ("_reason", "_h", "_row", "_unknown_type", "_unknown_name"))
+    con.sql(
+        f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * EXCLUDE ({helpers}) FROM {kept} WHERE _reason IS NULL"
+    )
+    con.sql(f"DROP TABLE IF EXISTS _malformed_{name}")
+    report.rows_loaded = sum(int(n) for r, _, n in facts if r is None)
+    if report.rows_loaded == 0:
+        where = f" (see {report.rejected_file})" if report.rejected_file else ""
+        raise no_usable_rows_error(label, name, report.rejected, where)
+    return report
 
 
 def _finish(
@@ -380,6 +456,12 @@ def _keep_purchases(con: duckdb.DuckDBPyConnection, raw: str, label: str, events
     con.sql("DELETE FROM _malformed_transactions")  # the events table reports the file's malformed lines
 
 
+def _shared_hashes(table: str) -> str:
+    """The row hashes (``_h``) more than one row of ``table`` has: one sort of a 64-bit column (on 15M rows
+    a little faster than ``GROUP BY _h HAVING count(*) > 1``, and it does not need a hash table of every row)."""
+    return f"SELECT DISTINCT _h FROM (SELECT _h, lag(_h) OVER (ORDER BY _h) AS _prev FROM {table}) WHERE _h = _prev"
+
+
 def _drop_duplicates(con: duckdb.DuckDBPyConnection, name: str, rules: TableRules) -> int:
     """Delete all but the first copy (lowest row) of exact duplicate rows; return how many went.
 
@@ -387,10 +469,7 @@ def _drop_duplicates(con: duckdb.DuckDBPyConnection, name: str, rules: TableRule
     (order ids aside: a blank one is made from the row number, and the hash covers their text). Only rows whose hash is shared are compared, so the usual
     case (no duplicates) costs one sort of a 64-bit column.
     """
-    con.sql(
-        f"CREATE OR REPLACE TEMP TABLE _shared_{name} AS SELECT DISTINCT _h FROM "
-        f"(SELECT _h, lag(_h) OVER (ORDER BY _h) AS _prev FROM {name}) WHERE _h = _prev"
-    )
+    con.sql(f"CREATE OR REPLACE TEMP TABLE _shared_{name} AS {_shared_hashes(name)}")
     if not con.sql(f"SELECT count(*) FROM _shared_{name}").fetchall()[0][0]:
         con.sql(f"DROP TABLE _shared_{name}")
         return 0
@@ -411,18 +490,24 @@ def _drop_duplicates(con: duckdb.DuckDBPyConnection, name: str, rules: TableRule
 
 
 def _write_rejected(
-    con: duckdb.DuckDBPyConnection, name: str, rejected_dir: str | Path, direct: CsvFile | None
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    rejected_dir: str | Path,
+    direct: CsvFile | None,
+    *,
+    parsed: str | None = None,
 ) -> Path:
     """Write the set-aside rows with their original values, source row number and reason.
 
-    Malformed lines (no values to split) come with their text in a last column ``raw_line``. A table parsed
+    ``parsed``: the parsed rows (with ``_reason`` and ``_row``) if not the table ``name`` itself. Malformed
+    lines (no values to split) come with their text in a last column ``raw_line``. A table parsed
     straight from its CSV reads the file's text again, once, for these rows (its rowid is the line's order).
     """
     target = Path(rejected_dir) / f"{name}_rejected.csv"
     if direct is None:
         rows = (
             f"SELECT r._row AS source_row, p._reason AS reason, r.* EXCLUDE (_row) "
-            f"FROM {name} p JOIN raw_{name} r USING (_row) WHERE p._reason IS NOT NULL"
+            f"FROM {parsed or name} p JOIN raw_{name} r USING (_row) WHERE p._reason IS NOT NULL"
         )
     else:
         with reading(direct.label, name, direct.spec):

@@ -13,6 +13,7 @@ bias sums to the raw score.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 import lightgbm as lgb
@@ -81,54 +82,76 @@ _ROW_CHUNK = 25_000
 """Rows per pass of :func:`path_contributions`: a chunk's leaf indices and per-feature sums stay in cache."""
 
 
-def _leaf_credits(booster: lgb.Booster) -> tuple[list[list[tuple[int, np.ndarray]]], float]:
-    """Per tree, each feature its paths credit and that feature's credit at every leaf of the tree (0 where
-    the leaf's path does not split on it); and the bias. The dense form of `_path_table`'s rows."""
-    offsets, table, bias = _path_table(booster)
-    ends = [*offsets[1:].tolist(), table.shape[0]]
-    credits = []
-    for start, end in zip(offsets.tolist(), ends, strict=True):
-        leaves = table[start:end]
-        dense = leaves.toarray()
-        credits.append([(int(f), np.ascontiguousarray(dense[:, f])) for f in np.unique(leaves.indices)])
-    return credits, bias
+def _add_credits_py(
+    leaves: np.ndarray,
+    offsets: np.ndarray,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    total: np.ndarray,
+) -> None:  # pragma: no cover - the numba kernel below runs this code; kept plain for reading
+    """For each row, tree by tree in order, add the credits on the path to its leaf to the row's totals.
+
+    ``leaves`` (rows × trees of the block): each row's leaf in each tree; ``offsets``: the first row of each
+    of those trees in the path table, a CSR matrix given by (``indptr``, ``indices``, ``data``).
+    """
+    for i in range(leaves.shape[0]):
+        for j in range(leaves.shape[1]):
+            g = offsets[j] + leaves[i, j]
+            for p in range(indptr[g], indptr[g + 1]):
+                total[i, indices[p]] += data[p]
+
+
+@functools.cache
+def _add_credits() -> Any:
+    """`_add_credits_py` compiled by numba (``nogil``: the two worker threads run it at once; ``cache``:
+    compiled once per install, not per process, where the package folder or a user cache folder is writable)."""
+    import numba
+
+    try:
+        return numba.njit(nogil=True, cache=True)(_add_credits_py)
+    except RuntimeError:  # no writable cache location: compile in each process (about a second)
+        return numba.njit(nogil=True)(_add_credits_py)
 
 
 def path_contributions(booster: lgb.Booster, X: np.ndarray, *, chunk: int = _ROW_CHUNK) -> np.ndarray:
     """Path (Saabas) contributions per feature plus a last bias column, as ``pred_contrib`` lays them out.
 
-    ``pred_leaf`` finds each row's leaf in every tree (``_TREE_BLOCK`` trees per call); each feature's
-    contribution is then the sum, tree by tree in order, of its credit at the row's leaf (a gather from the
-    tree's few leaves): the same additions in the same order as the sparse product of the leaf incidence
-    and `_path_table` (bit for bit), without building the incidence (one entry per row and tree). Rows go
-    ``chunk`` at a time through two worker threads, each with its own copy of the booster (LightGBM's
-    prediction state is shared by concurrent calls with different tree ranges); LightGBM and numpy release
-    the GIL.
+    ``pred_leaf`` finds each row's leaf in every tree (``_TREE_BLOCK`` trees per call); a numba kernel
+    (`_add_credits_py`) then adds, row by row and tree by tree in order, the few credits on the path to the
+    row's leaf (a CSR row of `_path_table`, about six entries): the same additions in the same order as the
+    sparse product of the leaf incidence and `_path_table` (bit for bit), without building the incidence
+    (one entry per row and tree). Rows go ``chunk`` at a time through two worker threads, each with its own
+    copy of the booster (LightGBM's prediction state is shared by concurrent calls with different tree
+    ranges); LightGBM and the kernel release the GIL.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    credits, bias = _leaf_credits(booster)
-    n_trees, n_rows = len(credits), X.shape[0]
+    offsets, table, bias = _path_table(booster)
+    indptr, indices, data = (np.ascontiguousarray(a) for a in (table.indptr, table.indices, table.data))
+    add = _add_credits()
+    n_trees, n_rows = len(offsets), X.shape[0]
     out = np.empty((n_rows, booster.num_feature() + 1), dtype=np.float64)
     out[:, -1] = bias
 
     def rows(model: lgb.Booster, start: int) -> None:
         part = X[start : start + chunk]
         m = part.shape[0]
-        total = np.zeros((out.shape[1] - 1, m))  # per feature, the sum over the trees so far
-        gathered = np.empty(m)
+        total = np.zeros((m, out.shape[1] - 1))  # per row and feature, the sum over the trees so far
         for first in range(0, n_trees, _TREE_BLOCK):
             k = min(_TREE_BLOCK, n_trees - first)
             leaves = model.predict(
                 part, pred_leaf=True, start_iteration=first, num_iteration=k, num_threads=1
             )
-            # one contiguous row per tree, as np.intp: take() would convert any other index type on each call
-            leaves = leaves.reshape(m, k).T.astype(np.intp, order="C")
-            for j in range(k):
-                for feature, credit in credits[first + j]:
-                    np.take(credit, leaves[j], out=gathered)
-                    total[feature] += gathered
-        out[start : start + m, :-1] = total.T
+            add(
+                leaves.reshape(m, k).astype(np.int64),
+                offsets[first : first + k],
+                indptr,
+                indices,
+                data,
+                total,
+            )
+        out[start : start + m, :-1] = total
 
     starts = list(range(0, n_rows, chunk))
     workers = min(2, len(starts))
