@@ -348,10 +348,13 @@ def _finish_in_file(
     report.unknown_event_names = dict(unknown[:UNKNOWN_EVENTS_SHOWN])
     if report.rejected and rejected_dir is not None:
         report.rejected_file = str(_write_rejected(con, name, rejected_dir, None, parsed=kept))
+    if (
+        report.rejected
+    ):  # the rows set aside join the copies: the view skips them by row, parsing nothing more
+        con.sql(f"INSERT INTO _drop_{name} SELECT _row FROM {kept} WHERE _reason IS NOT NULL")
+    skip = f" WHERE _row NOT IN (SELECT _row FROM _drop_{name})" if duplicates or report.rejected else ""
     helpers = ", ".join(c for c in ("_reason", "_h", "_row", "_unknown_type", "_unknown_name"))
-    con.sql(
-        f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * EXCLUDE ({helpers}) FROM {kept} WHERE _reason IS NULL"
-    )
+    con.sql(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * EXCLUDE ({helpers}) FROM {parsed}{skip}")
     con.sql(f"DROP TABLE IF EXISTS _malformed_{name}")
     report.rows_loaded = sum(int(n) for r, _, n in facts if r is None)
     if report.rows_loaded == 0:
