@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from churnkit.config import EventsInput, TableInput
-from churnkit.data.io import atomic_path
+from churnkit.data.io import atomic_path, file_format, is_frame, resolve_source
 from churnkit.data.report import TableReport
 from churnkit.data.rules import (
     Check,
@@ -195,6 +195,9 @@ def load_table(
     rules = table_rules(name, spec)
     with contextlib.ExitStack() as stack:  # holds a transcoded copy of the file while it is read
         csv_file = None if purchases_of is not None else csv_source(source, spec, name, stack)
+        parquet = (
+            purchases_of is None and not is_frame(source) and file_format(resolve_source(source)) == "parquet"
+        )
         if csv_file is None:
             label = read_raw(con, name, source, spec)
         elif needs_row(rules, spec, csv_file.header, csv_file.label):
@@ -206,7 +209,7 @@ def load_table(
             label = csv_file.label
             with reading(label, name, spec):
                 read_lines(con, csv_file, stack)
-        return _load_raw(con, name, label, spec, rejected_dir, rules, purchases_of)
+        return _load_raw(con, name, label, spec, rejected_dir, rules, purchases_of, parquet=parquet)
 
 
 def _parse_csv(
@@ -268,8 +271,11 @@ def _load_raw(
     rejected_dir: str | Path | None,
     rules: TableRules,
     purchases_of: EventsInput | None,
+    *,
+    parquet: bool = False,
 ) -> TableReport:
-    """Parse ``raw_<name>`` (the source as it is, with its row numbers) into the canonical table."""
+    """Parse ``raw_<name>`` (the source as it is, with its row numbers) into the canonical table; ``parquet``:
+    ``raw_<name>`` is a view of a Parquet file (`read_raw`)."""
     raw = f"raw_{name}"
     if purchases_of is not None:
         _keep_purchases(con, raw, label, purchases_of)
@@ -282,23 +288,21 @@ def _load_raw(
             f"{', '.join(_purchase_names(purchases_of))})",
             path=label,
         )
-    if rows_read and _stays_in_file(con, name, raw, spec, purchases_of):
+    if rows_read and parquet and _stays_in_file(name, spec):
         return _finish_in_file(con, name, rules, label, rejected_dir, _select(rules, spec, types, label, raw))
     if rows_read:  # parse each canonical column once, in one scan, and give each unusable row a reason
         _create(con, name, _select(rules, spec, types, label, raw), spec)
     return _finish(con, name, rules, label, rejected_dir, rows_read=rows_read)
 
 
-def _stays_in_file(
-    con: duckdb.DuckDBPyConnection, name: str, raw: str, spec: TableInput, purchases_of: EventsInput | None
-) -> bool:
-    """Whether the table is a view that parses its Parquet file on each read instead of a copy: the events,
+def _stays_in_file(name: str, spec: TableInput) -> bool:
+    """Whether a table read from Parquet is a view that parses the file on each read instead of a copy: the events,
     the largest table by far (48M rows for 1M customers), whose copy cost most of the load's time and memory.
 
     Only where the parse does not depend on the session's time zone (UTC, the default), since a view is
     evaluated later, when the connection is back in UTC.
     """
-    return name == "events" and purchases_of is None and spec.timezone == "UTC" and is_view(con, raw)
+    return name == "events" and spec.timezone == "UTC"
 
 
 def _finish_in_file(
