@@ -102,7 +102,12 @@ def step_score(folder: Path) -> dict:
     t = time.perf_counter()
     model = joblib.load(folder / "model.joblib")
     t = lap("load model", t)
-    data = load_shop(folder / "transactions.parquet", folder / "events.parquet", folder / "customers.parquet")
+    data = load_shop(  # as `churnkit score` loads: the events read in place
+        folder / "transactions.parquet",
+        folder / "events.parquet",
+        folder / "customers.parquet",
+        events_in_place=True,
+    )
     t = lap("load_shop (read + validate 3 Parquet files)", t)
     as_of = data.date_range()[1] + dt.timedelta(days=1)  # the CLI's default as-of date
     features = model.features(data, as_of=as_of)

@@ -113,7 +113,7 @@ def _load_parquet(folder: Path) -> tuple[duckdb.DuckDBPyConnection, dict, list, 
         f"all_varchar=true)) TO '{folder / 'in.parquet'}' (FORMAT parquet)"
     )
     spec = load_config().inputs.events
-    report = duckdb_sql.load_table(con, "events", str(folder / "in.parquet"), spec, folder)
+    report = duckdb_sql.load_table(con, "events", str(folder / "in.parquet"), spec, folder, in_place=True)
     rows = con.sql("SELECT * FROM events").fetchall()
     files = {p.name: p.read_text() for p in folder.glob("*_rejected.csv")}
     seen = {k: v for k, v in vars(report).items() if k not in ("source", "rejected_file")}
@@ -150,3 +150,23 @@ def test_parquet_events_read_in_place_match_a_copy(tmp_path: Path, monkeypatch: 
     (tmp_path / "again.csv").write_text("customer_id,timestamp,event_type\nc9,2024-01-01,page_view\n")
     duckdb_sql.load_table(con, "events", str(tmp_path / "again.csv"), spec, tmp_path)
     assert con.sql("SELECT customer_id FROM events").fetchall() == [("c9",)]
+
+
+def test_features_from_events_in_place_equal_those_from_a_copy(tmp_path: Path) -> None:
+    """The feature table of a sample shop in Parquet: the same with the events read in place as copied."""
+    import pandas as pd
+
+    from churnkit.data.load import load_shop
+    from churnkit.datasets.sample_shop import generate_shop, write_shop
+    from churnkit.features.build import shop_features
+
+    write_shop(generate_shop(300, seed=3), tmp_path, fmt="parquet")
+    files = [tmp_path / f"{n}.parquet" for n in ("transactions", "events", "customers")]
+    tables = []
+    for in_place in (True, False):
+        data = load_shop(*files, events_in_place=in_place)
+        assert duckdb_sql.is_view(data.con, "events") is in_place
+        as_of = data.date_range()[1]
+        tables.append(shop_features(data, as_of=as_of).sort_values("customer_id", ignore_index=True))
+    assert len(tables[0]) > 100 and tables[0]["sessions"].sum() > 0
+    pd.testing.assert_frame_equal(tables[0], tables[1])

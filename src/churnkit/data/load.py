@@ -135,8 +135,13 @@ def load_shop(
     rejected_dir: str | Path | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
     duckdb_config: DuckDBConfig | None = None,
+    events_in_place: bool = False,
 ) -> ShopData:
     """Load and validate a shop's tables into one DuckDB connection.
+
+    ``events_in_place``: a Parquet events file is not copied; ``events`` is a view that parses it on each read
+    (docs/inputs.md). For jobs that read the events once (score, features): on 48M events the load takes
+    9 s instead of 22 s and each feature query about 7 s more.
 
     Rejected rows are written to ``<rejected_dir>/<table>_rejected.csv`` (only when there are some and a
     folder is given); they are always counted in the returned report.
@@ -174,7 +179,7 @@ def load_shop(
         if source is None:
             continue
         spec: TableInput = getattr(inputs, name)
-        report.tables[name] = load_table(con, name, source, spec, rejected_dir)
+        report.tables[name] = load_table(con, name, source, spec, rejected_dir, in_place=events_in_place)
         names.append(name)
     con.sql("SET TimeZone='UTC'")
     return ShopData(con=con, report=report, names=tuple(names))

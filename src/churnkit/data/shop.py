@@ -42,8 +42,11 @@ class Shop(Protocol):
         ...
 
 
-def load_shop(cfg: Config, *, rejected_dir: str | Path | None = None) -> Shop:
-    """Load the configured inputs with `cfg.engine` (duckdb or spark); rows set aside go to `rejected_dir`."""
+def load_shop(cfg: Config, *, rejected_dir: str | Path | None = None, read_once: bool = False) -> Shop:
+    """Load the configured inputs with `cfg.engine` (duckdb or spark); rows set aside go to `rejected_dir`.
+
+    ``read_once``: the job builds features at one date only, so DuckDB may leave Parquet events in their file.
+    """
     tx = cfg.inputs.transactions.path
     if tx is None and cfg.inputs.transactions.from_events is None:  # else derived from the events file
         raise no_transactions_error()
@@ -53,7 +56,7 @@ def load_shop(cfg: Config, *, rejected_dir: str | Path | None = None) -> Shop:
     else:
         from churnkit.data.load import load_shop as load
 
-        engine = {"duckdb_config": cfg.duckdb}  # memory limit and spill folder
+        engine = {"duckdb_config": cfg.duckdb, "events_in_place": read_once}  # memory limit, spill folder
     return load(  # type: ignore[no-any-return]
         tx,
         cfg.inputs.events.path,

@@ -184,8 +184,12 @@ def load_table(
     rejected_dir: str | Path | None,
     *,
     purchases_of: EventsInput | None = None,
+    in_place: bool = False,
 ) -> TableReport:
     """Load one table into ``con`` as the canonical table ``name`` and report what happened to its rows.
+
+    ``in_place``: a Parquet events file stays where it lies (`_finish_in_file`), for a job that reads the
+    events once; a job that reads them at several dates is better served by the copy.
 
     A CSV file is parsed and checked as it is scanned (one pass, no copy of its text kept); its text is read
     again only for the rows set aside, when there are some. Other sources, and CSV files that need a second
@@ -196,7 +200,10 @@ def load_table(
     with contextlib.ExitStack() as stack:  # holds a transcoded copy of the file while it is read
         csv_file = None if purchases_of is not None else csv_source(source, spec, name, stack)
         parquet = (
-            purchases_of is None and not is_frame(source) and file_format(resolve_source(source)) == "parquet"
+            in_place
+            and purchases_of is None
+            and not is_frame(source)
+            and file_format(resolve_source(source)) == "parquet"
         )
         if csv_file is None:
             label = read_raw(con, name, source, spec)

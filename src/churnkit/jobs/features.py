@@ -62,7 +62,9 @@ def features(
     """
     out = Path(out)
     if data is None:
-        data = load_shop(cfg, rejected_dir=out.parent if rejected_dir is None else rejected_dir)
+        data = load_shop(
+            cfg, rejected_dir=out.parent if rejected_dir is None else rejected_dir, read_once=True
+        )
     as_of = check_as_of(data, cfg.as_of, horizon_days=cfg.horizon_days)
     table = _feature_expr(data, cfg, as_of)
     if labels:

@@ -112,7 +112,7 @@ def score(
             model = load_model(model, cfg)
         if data is None:
             progress("loading and validating inputs")
-            data = load_shop(cfg, rejected_dir=out.parent)
+            data = load_shop(cfg, rejected_dir=out.parent, read_once=True)
         as_of = check_as_of(data, cfg.as_of, horizon_days=model.horizon_days)
         progress("building features and scoring")
         features = model.features(
