@@ -144,9 +144,13 @@ def test_parquet_events_read_in_place_match_a_copy(tmp_path: Path, monkeypatch: 
         "6,missing customer_id,,s3,2024-01-02 09:00:00,search,web",
         "7,missing timestamp,c3,s4,,view,",
     ]
-    # a second load into the same connection replaces the view with a table
+    # a second load into the same connection replaces the view: with a view, then with a table
     monkeypatch.undo()
     spec = load_config().inputs.events
+    again = duckdb_sql.load_table(
+        con, "events", str(tmp_path / "view" / "in.parquet"), spec, None, in_place=True
+    )
+    assert again.rows_loaded == 5 and duckdb_sql.is_view(con, "events")
     (tmp_path / "again.csv").write_text("customer_id,timestamp,event_type\nc9,2024-01-01,page_view\n")
     duckdb_sql.load_table(con, "events", str(tmp_path / "again.csv"), spec, tmp_path)
     assert con.sql("SELECT customer_id FROM events").fetchall() == [("c9",)]

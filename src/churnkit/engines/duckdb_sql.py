@@ -328,7 +328,7 @@ def _finish_in_file(
     stay in the connection: the view reads through them.
     """
     parsed, kept = f"_parsed_{name}", f"_kept_{name}"
-    con.sql(f"DROP TABLE IF EXISTS {name}")
+    con.sql(f"DROP {'VIEW' if is_view(con, name) else 'TABLE'} IF EXISTS {name}")  # an earlier load's events
     con.sql(f"CREATE OR REPLACE TEMP VIEW {parsed} AS {parse}")
     con.sql(f"CREATE OR REPLACE TEMP TABLE _drop_{name} (_row BIGINT)")
     con.sql(f"CREATE OR REPLACE TEMP TABLE _shared_{name} AS {_shared_hashes(parsed)}")
@@ -359,9 +359,8 @@ def _finish_in_file(
     report.unknown_event_names = dict(unknown[:UNKNOWN_EVENTS_SHOWN])
     if report.rejected and rejected_dir is not None:
         report.rejected_file = str(_write_rejected(con, name, rejected_dir, None, parsed=kept))
-    if (
-        report.rejected
-    ):  # the rows set aside join the copies: the view skips them by row, parsing nothing more
+    # the rows set aside join the copies: the view skips them by row, parsing nothing more
+    if report.rejected:
         con.sql(f"INSERT INTO _drop_{name} SELECT _row FROM {kept} WHERE _reason IS NOT NULL")
     skip = f" WHERE _row NOT IN (SELECT _row FROM _drop_{name})" if duplicates or report.rejected else ""
     helpers = ", ".join(c for c in ("_reason", "_h", "_row", "_unknown_type", "_unknown_name"))
