@@ -9,6 +9,7 @@ The canonical table stays in the connection; `churnkit.data.load.load_shop` wrap
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -322,25 +323,16 @@ def _finish_in_file(
 ) -> TableReport:
     """`_finish` for a table left in its Parquet file: ``name`` becomes a view of its usable rows.
 
-    The same rules as a copied table, in two or three scans of the file and no copy: the rows sharing a hash
-    are compared as `_drop_duplicates` does (``_drop_<name>``: the data rows of the later copies), then one
+    The same rules as a copied table, in two or three scans of the file and no copy: `_later_copies` finds
+    the duplicates (``_drop_<name>``: the data rows of the later copies, then of the rows set aside), then one
     grouped scan counts the rows by reason and by unknown event name. ``_parsed_<name>`` and ``raw_<name>``
     stay in the connection: the view reads through them.
     """
     parsed, kept = f"_parsed_{name}", f"_kept_{name}"
     con.sql(f"DROP {'VIEW' if is_view(con, name) else 'TABLE'} IF EXISTS {name}")  # an earlier load's events
     con.sql(f"CREATE OR REPLACE TEMP VIEW {parsed} AS {parse}")
-    con.sql(f"CREATE OR REPLACE TEMP TABLE _drop_{name} (_row BIGINT)")
-    con.sql(f"CREATE OR REPLACE TEMP TABLE _shared_{name} AS {_shared_hashes(parsed)}")
-    if con.sql(f"SELECT count(*) FROM _shared_{name}").fetchall()[0][0]:
-        columns = [c for c in column_types(con, parsed) if c not in ("_reason", "_row")]
-        con.sql(
-            f"INSERT INTO _drop_{name} SELECT _row FROM {parsed} WHERE _h IN (SELECT _h FROM _shared_{name}) "
-            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(q(c) for c in columns)} ORDER BY _row) > 1"
-        )
-    con.sql(f"DROP TABLE _shared_{name}")
-    duplicates = con.sql(f"SELECT count(*) FROM _drop_{name}").fetchall()[0][0]
-    drop = f" WHERE _row NOT IN (SELECT _row FROM _drop_{name})" if duplicates else ""
+    duplicates = _later_copies(con, name, parsed, "_row", f"_drop_{name}")
+    drop = f" WHERE _row NOT IN (SELECT _key FROM _drop_{name})" if duplicates else ""
     con.sql(f"CREATE OR REPLACE TEMP VIEW {kept} AS SELECT * FROM {parsed}{drop}")
     facts = con.sql(f"SELECT _reason, _unknown_name, count(*) FROM {kept} GROUP BY ALL").fetchall()
     report = TableReport(
@@ -362,8 +354,8 @@ def _finish_in_file(
     # the rows set aside join the copies: the view skips them by row, parsing nothing more
     if report.rejected:
         con.sql(f"INSERT INTO _drop_{name} SELECT _row FROM {kept} WHERE _reason IS NOT NULL")
-    skip = f" WHERE _row NOT IN (SELECT _row FROM _drop_{name})" if duplicates or report.rejected else ""
-    helpers = ", ".join(c for c in ("_reason", "_h", "_row", "_unknown_type", "_unknown_name"))
+    skip = f" WHERE _row NOT IN (SELECT _key FROM _drop_{name})" if duplicates or report.rejected else ""
+    helpers = "_reason, _h, _row, _unknown_type, _unknown_name"
     con.sql(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * EXCLUDE ({helpers}) FROM {parsed}{skip}")
     con.sql(f"DROP TABLE IF EXISTS _malformed_{name}")
     report.rows_loaded = sum(int(n) for r, _, n in facts if r is None)
@@ -475,6 +467,24 @@ def _shared_hashes(table: str) -> str:
     return f"SELECT DISTINCT _h FROM (SELECT _h, lag(_h) OVER (ORDER BY _h) AS _prev FROM {table}) WHERE _h = _prev"
 
 
+def _later_copies(
+    con: duckdb.DuckDBPyConnection, name: str, table: str, key: str, target: str, ignore: Sequence[str] = ()
+) -> int:
+    """Make ``target`` (one column ``_key``: ``key`` of each row) the exact copies in ``table`` after the first
+    (lowest ``key``); return how many. Rows are copies when their hash ``_h`` and every parsed column but
+    ``ignore`` agree; only rows whose hash is shared are compared (`_shared_hashes`)."""
+    con.sql(f"CREATE OR REPLACE TEMP TABLE _shared_{name} AS {_shared_hashes(table)}")
+    con.sql(f"CREATE OR REPLACE TEMP TABLE {target} (_key BIGINT)")
+    if con.sql(f"SELECT count(*) FROM _shared_{name}").fetchall()[0][0]:
+        columns = [c for c in column_types(con, table) if c not in ("_reason", "_row", *ignore)]
+        con.sql(
+            f"INSERT INTO {target} SELECT {key} FROM {table} WHERE _h IN (SELECT _h FROM _shared_{name}) "
+            f"QUALIFY row_number() OVER (PARTITION BY {', '.join(q(c) for c in columns)} ORDER BY {key}) > 1"
+        )
+    con.sql(f"DROP TABLE _shared_{name}")
+    return int(con.sql(f"SELECT count(*) FROM {target}").fetchall()[0][0])
+
+
 def _drop_duplicates(con: duckdb.DuckDBPyConnection, name: str, rules: TableRules) -> int:
     """Delete all but the first copy (lowest row) of exact duplicate rows; return how many went.
 
@@ -482,24 +492,12 @@ def _drop_duplicates(con: duckdb.DuckDBPyConnection, name: str, rules: TableRule
     (order ids aside: a blank one is made from the row number, and the hash covers their text). Only rows whose hash is shared are compared, so the usual
     case (no duplicates) costs one sort of a 64-bit column.
     """
-    con.sql(f"CREATE OR REPLACE TEMP TABLE _shared_{name} AS {_shared_hashes(name)}")
-    if not con.sql(f"SELECT count(*) FROM _shared_{name}").fetchall()[0][0]:
-        con.sql(f"DROP TABLE _shared_{name}")
-        return 0
     order_ids = [c.name for c in rules.columns if c.kind == "order_id"]
-    columns = [c for c in column_types(con, name) if c not in ("_reason", "_row", *order_ids)]
-    cols = ", ".join(q(c) for c in columns)
-    con.sql(
-        f"CREATE OR REPLACE TEMP TABLE _dups_{name} AS SELECT rowid AS _rid FROM {name} "
-        f"WHERE _h IN (SELECT _h FROM _shared_{name}) "
-        f"QUALIFY row_number() OVER (PARTITION BY {cols} ORDER BY rowid) > 1"
-    )
-    dropped = con.sql(f"SELECT count(*) FROM _dups_{name}").fetchall()[0][0]
+    dropped = _later_copies(con, name, name, "rowid", f"_dups_{name}", ignore=order_ids)
     if dropped:
-        con.sql(f"DELETE FROM {name} WHERE rowid IN (SELECT _rid FROM _dups_{name})")
+        con.sql(f"DELETE FROM {name} WHERE rowid IN (SELECT _key FROM _dups_{name})")
     con.sql(f"DROP TABLE _dups_{name}")
-    con.sql(f"DROP TABLE _shared_{name}")
-    return int(dropped)
+    return dropped
 
 
 def _write_rejected(
