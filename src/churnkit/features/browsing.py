@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import ibis
 import ibis.expr.types as ir
 
+from churnkit.data.fetch import scalar
 from churnkit.data.schema import EVENT_TYPES
 from churnkit.features._common import date_lit, day_start, days_between, flag, ratio, trend
 from churnkit.features.catalogue import VISIT_TREND_DAYS
@@ -17,12 +18,10 @@ _FUNNEL = {"has_cart": "add_to_cart", "has_checkout": "checkout", "has_purchase"
 
 
 def customer_events(events: ir.Table, base: ir.Table, *, as_of: dt.date) -> ir.Table:
-    """The events of ``base``'s customers before ``as_of``, with a normalised ``kind``.
+    """The events of ``base``'s customers before ``as_of``: customer_id, timestamp, a normalised ``kind``.
 
     Visitors outside the base (no purchase before ``as_of``) get no feature row, so their events are
-    dropped before any sort. ``sid`` is the session_id as text, when the log has one. Two aggregations read
-    this table (DuckDB materialises it once: 47M rows for 1M customers), so it stays narrow: days are taken
-    from the timestamps where they are needed.
+    dropped before any sort or grouping. ``sid`` is the session_id as text, when the log has one.
     """
     e = events.filter(events.timestamp < day_start(as_of))
     e = e.semi_join(base, "customer_id")
@@ -31,39 +30,72 @@ def customer_events(events: ir.Table, base: ir.Table, *, as_of: dt.date) -> ir.T
     return e.select("customer_id", "timestamp", kind=kind, **sid)
 
 
-def sessions(e: ir.Table, *, session_gap_minutes: int) -> ir.Table:
-    """One row per session of `customer_events` ``e``: customer_id, start_ts, start_day and the funnel flags.
+def gap_sessions(e: ir.Table, *, session_gap_minutes: int) -> ir.Table:
+    """`customer_events` ``e`` with ``gap_no``: the customer's session number by inactivity gaps.
 
-    Rows with a session_id keep it; rows without one start a new session when more than
-    ``session_gap_minutes`` passed since the customer's previous such event (timestamp comparison, no
-    epochs). Of those, only the session starts and the funnel events (cart, checkout, purchase) are
-    numbered: a session's start is its first row either way, and its flags come from its funnel events,
-    so the second window sorts about a third of the log instead of all of it.
+    A row starts a new session when more than ``session_gap_minutes`` passed since the customer's previous
+    event (timestamp comparison, no epochs). Events at the same instant share one session whatever order
+    each window sorts them in: only the first peer can open one, and a RANGE frame counts every peer's
+    opening (a ROWS frame, Ibis' cumsum, would put an add_to_cart tied with a session's first page view in
+    the previous session now and then).
     """
     gap = ibis.interval(minutes=session_gap_minutes)
+    prev = e.timestamp.lag().over(ibis.window(group_by="customer_id", order_by="timestamp"))
+    e = e.mutate(new_session=flag(prev.isnull() | (e.timestamp > prev + gap)))
+    peers = ibis.range_window(group_by="customer_id", order_by="timestamp", preceding=None, following=0)
+    return e.mutate(gap_no=e.new_session.sum().over(peers).cast("int64")).drop("new_session")
 
-    def by_gaps(t: ir.Table) -> ir.Table:
-        prev = t.timestamp.lag().over(ibis.window(group_by="customer_id", order_by="timestamp"))
-        t = t.mutate(new_session=flag(prev.isnull() | (t.timestamp > prev + gap)))
-        t = t.filter((t.new_session == 1) | t.kind.isin(tuple(_FUNNEL.values())))
-        # Events at the same instant share one session whatever order each window sorts them in: only the
-        # first peer can open one, and a RANGE frame counts every peer's opening (a ROWS frame, Ibis' cumsum,
-        # put an add_to_cart tied with a session's first page view in the previous session now and then).
-        peers = ibis.range_window(group_by="customer_id", order_by="timestamp", preceding=None, following=0)
-        gap_no = t.new_session.sum().over(peers).cast("int64")
-        return t.mutate(gap_no=gap_no).drop("new_session")
 
-    if "sid" in e.columns:
-        tagged = e.filter(e.sid.notnull()).mutate(gap_no=ibis.literal(0, type="int64"))
-        e = tagged.union(by_gaps(e.filter(e.sid.isnull())).select(*tagged.columns))
-        keys = ["customer_id", "sid", "gap_no"]
-    else:
-        e = by_gaps(e)
-        keys = ["customer_id", "gap_no"]
-    flags = {name: flag(e.kind == kind).max() for name, kind in _FUNNEL.items()}
-    s = e.group_by(*keys).agg(start_ts=e.timestamp.min(), **flags)
-    s = s.mutate(start_day=s.start_ts.date())
-    return s.select("customer_id", "start_ts", "start_day", *_FUNNEL)
+def session_partials(e: ir.Table, keys: Sequence[str], *, as_of: dt.date, windows: Sequence[int]) -> ir.Table:
+    """One row per session (``keys``) of customer events ``e``: customer_id, start_ts, last_ts, the funnel
+    flags and the session's share of every per-customer event count.
+
+    The customer's event counts are the sums of their sessions' shares, so the log is grouped once, by
+    session, and never kept whole between two groupings (on 47M events, keeping it cost more than both).
+    """
+    aggs: dict[str, ir.Value] = {
+        "start_ts": e.timestamp.min(),
+        "last_ts": e.timestamp.max(),
+        **{name: flag(e.kind == kind).max() for name, kind in _FUNNEL.items()},
+        "_pages": flag(e.kind.isin(("page_view", "product_view"))).sum(),
+    }
+    for name, kind in _WINDOWED_EVENTS.items():
+        for w in windows:
+            aggs[f"{name}_{w}d"] = flag((e.kind == kind) & (e.timestamp >= _since(as_of, w))).sum()
+    s = e.group_by(*keys).agg(**aggs)
+    return s.select("customer_id", *aggs)
+
+
+def _since(as_of: dt.date, days: int) -> ir.TimestampScalar:
+    return day_start(as_of - dt.timedelta(days=days))
+
+
+def sessions_of(
+    events: ir.Table, base: ir.Table, *, as_of: dt.date, windows: Sequence[int], session_gap_minutes: int
+) -> ir.Table:
+    """`session_partials` of every session of ``base``'s customers before ``as_of``.
+
+    Rows with a session_id keep it; rows without one are split by `gap_sessions`. One small query asks
+    whether the log has both: then they are two filtered scans of ``events``, not one scan kept for two
+    consumers (DuckDB would hold it: 47M rows, spilled under the memory limit). A log with a session_id
+    everywhere, the usual export, is read once and never sorted; one with none is read once and never held.
+    """
+    if "session_id" not in events.columns:
+        gaps = gap_sessions(
+            customer_events(events, base, as_of=as_of), session_gap_minutes=session_gap_minutes
+        )
+        return session_partials(gaps, ["customer_id", "gap_no"], as_of=as_of, windows=windows)
+    if not scalar(events.session_id.isnull().any()):
+        tagged = customer_events(events, base, as_of=as_of)
+        return session_partials(tagged, ["customer_id", "sid"], as_of=as_of, windows=windows)
+    tagged = customer_events(events.filter(events.session_id.notnull()), base, as_of=as_of)
+    untagged = customer_events(
+        events.filter(events.session_id.isnull()).drop("session_id"), base, as_of=as_of
+    )
+    gaps = gap_sessions(untagged, session_gap_minutes=session_gap_minutes)
+    return session_partials(tagged, ["customer_id", "sid"], as_of=as_of, windows=windows).union(
+        session_partials(gaps, ["customer_id", "gap_no"], as_of=as_of, windows=windows)
+    )
 
 
 def browsing_features(
@@ -76,33 +108,20 @@ def browsing_features(
 ) -> ir.Table:
     """One row per customer of ``base`` (customer_id, last_purchase_ts) with every browsing feature.
 
-    Counts of events come straight from the events; counts of sessions from `sessions`.
+    Every count comes from one grouping of the customer's sessions (`sessions_of`).
     """
-    e = customer_events(events, base, as_of=as_of)
-
-    def since(col: ir.DateValue, days: int) -> ir.BooleanValue:
-        return col >= date_lit(as_of - dt.timedelta(days=days))
-
-    def since_ts(col: ir.TimestampValue, days: int) -> ir.BooleanValue:  # the same, on the timestamps
-        return col >= day_start(as_of - dt.timedelta(days=days))
-
-    event_aggs: dict[str, ir.Value] = {
-        "_pages": flag(e.kind.isin(("page_view", "product_view"))).sum(),
-        "_last_visit_day": e.timestamp.max().date(),
-    }
-    for name, kind in _WINDOWED_EVENTS.items():
-        for w in windows:
-            event_aggs[f"{name}_{w}d"] = flag((e.kind == kind) & since_ts(e.timestamp, w)).sum()
-    by_events = e.group_by("customer_id").agg(**event_aggs)
-
-    s = sessions(e, session_gap_minutes=session_gap_minutes).join(base, "customer_id")
+    s = sessions_of(events, base, as_of=as_of, windows=windows, session_gap_minutes=session_gap_minutes)
+    s = s.join(base, "customer_id")
+    start_day = s.start_ts.date()
     cart = s.has_cart == 1
     checkout = s.has_checkout == 1
     bought = s.has_purchase == 1
-    recent = since(s.start_day, VISIT_TREND_DAYS)
-    prior = since(s.start_day, 2 * VISIT_TREND_DAYS) & ~recent
-    session_aggs: dict[str, ir.Value] = {
+    recent = start_day >= date_lit(as_of - dt.timedelta(days=VISIT_TREND_DAYS))
+    prior = (start_day >= date_lit(as_of - dt.timedelta(days=2 * VISIT_TREND_DAYS))) & ~recent
+    aggs: dict[str, ir.Value] = {
         "sessions": s.count(),
+        "_pages": s._pages.sum(),
+        "_last_visit_day": s.last_ts.max().date(),
         "_cart": flag(cart).sum(),
         "_cart_abandoned": flag(cart & ~bought).sum(),
         "_checkout": flag(checkout).sum(),
@@ -113,13 +132,13 @@ def browsing_features(
         "visits_since_last_purchase": flag(s.start_ts > s.last_purchase_ts).sum(),
     }
     for w in windows:
-        session_aggs[f"sessions_{w}d"] = flag(since(s.start_day, w)).sum()
-    by_sessions = s.group_by("customer_id").agg(**session_aggs)
+        aggs[f"sessions_{w}d"] = flag(start_day >= date_lit(as_of - dt.timedelta(days=w))).sum()
+        for name in _WINDOWED_EVENTS:
+            aggs[f"{name}_{w}d"] = s[f"{name}_{w}d"].sum()
+    by_customer = s.group_by("customer_id").agg(**aggs)
 
-    j = base.select("customer_id").left_join(by_events, "customer_id")
-    j = j.left_join(by_sessions, j.customer_id == by_sessions.customer_id).select(
-        j, *[by_sessions[c] for c in by_sessions.columns if c != "customer_id"]
-    )
+    j = base.select("customer_id").left_join(by_customer, "customer_id")
+    j = j.select(j.customer_id, *[by_customer[c] for c in by_customer.columns if c != "customer_id"])
     zero = {name: j[name].fill_null(0) for name in ("sessions", "visits_since_last_purchase")}
     for w in windows:
         for name in ("sessions", *_WINDOWED_EVENTS):
