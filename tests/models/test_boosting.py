@@ -240,30 +240,96 @@ def test_path_contributions_sum_to_log_odds_and_follow_each_split(churn_model, f
         churn_model.contributions(X, method="lime")
 
 
-@pytest.mark.parametrize(("chunk", "block"), [(25_000, 32), (7, 3)])
-def test_path_contributions_are_the_sparse_product_bit_for_bit(
-    churn_model, future, monkeypatch, chunk, block
-):
-    """Tree blocks, row chunks and two workers add each feature's credits in tree order: exactly the sum
-    of the sparse product of the leaf incidence and the path table (the probabilities depend on the bits)."""
-    from scipy import sparse
+def _credits_by_leaf(booster):
+    """Per tree, per leaf: the (feature, gain) of each split on the path to it, from the root down."""
+    out = []
+    for tree in booster.dump_model()["tree_info"]:
+        paths, stack = {}, [(tree["tree_structure"], [])]
+        while stack:
+            node, path = stack.pop()
+            if "leaf_index" in node:
+                paths[node["leaf_index"]] = path
+                continue
+            for side in ("left_child", "right_child"):
+                c = node[side]
+                value = c["leaf_value"] if "leaf_index" in c else c["internal_value"]
+                stack.append((c, [*path, (node["split_feature"], value - node["internal_value"])]))
+        out.append(paths)
+    return out
 
+
+def _expected_path_contributions(booster, X):
+    """Path contributions from LightGBM's own leaves (``pred_leaf``), added as the kernel adds them."""
+    leaves = booster.predict(X, pred_leaf=True).reshape(len(X), -1).astype(np.int64)
+    total = np.zeros((len(X), booster.num_feature()))
+    for t, paths in enumerate(_credits_by_leaf(booster)):
+        for i in range(len(X)):
+            for f, gain in paths[leaves[i, t]]:
+                total[i, f] += gain
+    return total
+
+
+@pytest.mark.parametrize("chunk", [25_000, 7])
+def test_path_contributions_follow_lightgbms_leaves_bit_for_bit(churn_model, future, chunk):
+    """Row chunks, tree blocks and two workers add each feature's credits in tree order, root down: exactly
+    the sums along the paths to the leaves LightGBM's predictor finds (the probabilities depend on the bits)."""
     from churnkit.models import attribution
 
-    monkeypatch.setattr(attribution, "_TREE_BLOCK", block)
     booster = churn_model.booster_
-    enc = churn_model._encode(future[FEATURES])
-    offsets, table, bias = attribution._path_table(booster)
-    assert len(offsets) > block
-    leaves = booster.predict(enc, pred_leaf=True).reshape(len(enc), len(offsets)).astype(np.int64)
-    incidence = sparse.csr_matrix(
-        (np.ones(leaves.size), (leaves + offsets).ravel(), np.arange(0, leaves.size + 1, leaves.shape[1])),
-        shape=(len(enc), table.shape[0]),
-    )
-    expected = (incidence @ table).toarray()
+    enc = churn_model._encode(future[FEATURES].iloc[:400])
     got = attribution.path_contributions(booster, enc, chunk=chunk)
-    np.testing.assert_array_equal(got[:, :-1].view(np.int64), expected.view(np.int64))
-    assert (got[:, -1] == bias).all()
+    np.testing.assert_array_equal(got[:, :-1], _expected_path_contributions(booster, enc))
+    assert (got[:, -1] == attribution._forest(booster).bias).all()
+
+
+@pytest.mark.parametrize("zero_as_missing", [False, True])
+def test_the_walk_finds_lightgbms_leaf_for_every_kind_of_split(zero_as_missing):
+    """Numeric splits with each missing type and default side, and categorical ones: a model trained on
+    data with NaNs, zeros and categories, scored on rows with NaNs, zeros, fractions, unseen and negative
+    categories, follows the paths to the leaves LightGBM's own predictor gives."""
+    from churnkit.models import attribution
+
+    rng = np.random.default_rng(3)
+    n = 3000
+    x = np.column_stack([rng.normal(size=n), rng.integers(0, 40, n).astype(float), rng.normal(size=n)])
+    x[rng.random(n) < 0.2, 0] = np.nan
+    x[rng.random(n) < 0.2, 2] = 0.0
+    y = np.nan_to_num(x[:, 0]) + (x[:, 1] % 3 == 0) + x[:, 2] + rng.normal(scale=0.5, size=n) > 0.5
+    params = {
+        "objective": "binary",
+        "num_leaves": 15,
+        "min_data_in_leaf": 5,
+        "cat_smooth": 1,
+        "min_data_per_group": 5,
+        "max_cat_to_onehot": 2,
+        "zero_as_missing": zero_as_missing,
+        "verbose": -1,
+    }
+    booster = lgb.train(params, lgb.Dataset(x, y.astype(float), categorical_feature=[1]), num_boost_round=40)
+    kinds = {(s["decision_type"], s["missing_type"], s["default_left"]) for s in _splits(booster)}
+    assert ("==", "None", False) in kinds
+    assert {k[1] for k in kinds if k[0] == "<="} >= ({"Zero"} if zero_as_missing else {"NaN", "None"})
+    assert {k[2] for k in kinds if k[0] == "<=" and k[1] != "None"} == {False, True}
+
+    m = 600
+    test = np.column_stack([rng.normal(size=m), rng.integers(-3, 80, m).astype(float), rng.normal(size=m)])
+    test[::5, 0] = np.nan
+    test[1::5, 1] = np.nan
+    test[2::5, 2] = 0.0
+    test[3::5, 0] = 0.0
+    test[4::7, 1] = 2.7  # a fraction: LightGBM truncates it to category 2
+    got = attribution.path_contributions(booster, test, chunk=100)
+    np.testing.assert_array_equal(got[:, :-1], _expected_path_contributions(booster, test))
+    np.testing.assert_allclose(got.sum(axis=1), booster.predict(test, raw_score=True), rtol=1e-9, atol=1e-9)
+
+
+def _splits(booster):
+    stack = [t["tree_structure"] for t in booster.dump_model()["tree_info"]]
+    while stack:
+        node = stack.pop()
+        if "split_feature" in node:
+            yield node
+            stack += [node["left_child"], node["right_child"]]
 
 
 def test_scoring_errors(churn_model, future):
