@@ -56,12 +56,12 @@ def session_partials(e: ir.Table, keys: Sequence[str], *, as_of: dt.date, window
     aggs: dict[str, ir.Value] = {
         "start_ts": e.timestamp.min(),
         "last_ts": e.timestamp.max(),
-        **{name: flag(e.kind == kind).max() for name, kind in _FUNNEL.items()},
-        "_pages": flag(e.kind.isin(("page_view", "product_view"))).sum(),
+        **{name: (e.kind == kind).any() for name, kind in _FUNNEL.items()},
+        "_pages": e.count(where=e.kind.isin(("page_view", "product_view"))),
     }
     for name, kind in _WINDOWED_EVENTS.items():
         for w in windows:
-            aggs[f"{name}_{w}d"] = flag((e.kind == kind) & (e.timestamp >= _since(as_of, w))).sum()
+            aggs[f"{name}_{w}d"] = e.count(where=(e.kind == kind) & (e.timestamp >= _since(as_of, w)))
     s = e.group_by(*keys).agg(**aggs)
     return s.select("customer_id", *aggs)
 
@@ -113,26 +113,24 @@ def browsing_features(
     s = sessions_of(events, base, as_of=as_of, windows=windows, session_gap_minutes=session_gap_minutes)
     s = s.join(base, "customer_id")
     start_day = s.start_ts.date()
-    cart = s.has_cart == 1
-    checkout = s.has_checkout == 1
-    bought = s.has_purchase == 1
+    cart, checkout, bought = s.has_cart, s.has_checkout, s.has_purchase
     recent = start_day >= date_lit(as_of - dt.timedelta(days=VISIT_TREND_DAYS))
     prior = (start_day >= date_lit(as_of - dt.timedelta(days=2 * VISIT_TREND_DAYS))) & ~recent
     aggs: dict[str, ir.Value] = {
         "sessions": s.count(),
         "_pages": s._pages.sum(),
         "_last_visit_day": s.last_ts.max().date(),
-        "_cart": flag(cart).sum(),
-        "_cart_abandoned": flag(cart & ~bought).sum(),
-        "_checkout": flag(checkout).sum(),
-        "_checkout_dropped": flag(checkout & ~bought).sum(),
-        "_bought": flag(bought).sum(),
-        "_recent": flag(recent).sum(),
-        "_prior": flag(prior).sum(),
-        "visits_since_last_purchase": flag(s.start_ts > s.last_purchase_ts).sum(),
+        "_cart": s.count(where=cart),
+        "_cart_abandoned": s.count(where=cart & ~bought),
+        "_checkout": s.count(where=checkout),
+        "_checkout_dropped": s.count(where=checkout & ~bought),
+        "_bought": s.count(where=bought),
+        "_recent": s.count(where=recent),
+        "_prior": s.count(where=prior),
+        "visits_since_last_purchase": s.count(where=s.start_ts > s.last_purchase_ts),
     }
     for w in windows:
-        aggs[f"sessions_{w}d"] = flag(start_day >= date_lit(as_of - dt.timedelta(days=w))).sum()
+        aggs[f"sessions_{w}d"] = s.count(where=start_day >= date_lit(as_of - dt.timedelta(days=w)))
         for name in _WINDOWED_EVENTS:
             aggs[f"{name}_{w}d"] = s[f"{name}_{w}d"].sum()
     by_customer = s.group_by("customer_id").agg(**aggs)
