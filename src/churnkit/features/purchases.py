@@ -127,17 +127,17 @@ def purchase_features(
 
     recent, prior = since(TREND_DAYS), since(2 * TREND_DAYS) & ~since(TREND_DAYS)
     order_aggs: dict[str, ir.Value] = {
-        "orders": flag(buy).sum(),
+        "orders": orders.count(where=buy),
         "total_spend": orders.amount.sum(where=buy),
-        "return_count": flag(orders.is_return).sum(),
+        "return_count": orders.count(where=orders.is_return),
         "return_amount": -orders.amount.sum(where=orders.is_return),
-        "_orders_recent": flag(buy & recent).sum(),
-        "_orders_prior": flag(buy & prior).sum(),
+        "_orders_recent": orders.count(where=buy & recent),
+        "_orders_prior": orders.count(where=buy & prior),
         "_spend_recent": orders.amount.sum(where=buy & recent),
         "_spend_prior": orders.amount.sum(where=buy & prior),
     }
     for w in windows:
-        order_aggs[f"orders_{w}d"] = flag(buy & since(w)).sum()
+        order_aggs[f"orders_{w}d"] = orders.count(where=buy & since(w))
         order_aggs[f"revenue_{w}d"] = orders.amount.sum(where=since(w))
     for col in channel_cols:
         order_aggs[col] = orders[col].sum(where=buy)
