@@ -174,3 +174,36 @@ def test_features_from_events_in_place_equal_those_from_a_copy(tmp_path: Path) -
         tables.append(shop_features(data, as_of=as_of).sort_values("customer_id", ignore_index=True))
     assert len(tables[0]) > 100 and tables[0]["sessions"].sum() > 0
     pd.testing.assert_frame_equal(tables[0], tables[1])
+
+
+def _view_sql(con: duckdb.DuckDBPyConnection) -> str:
+    return con.sql("SELECT sql FROM duckdb_views() WHERE view_name = '_parsed_events'").fetchall()[0][0]
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_parquet_events_in_place_trim_only_the_columns_that_need_it(tmp_path: Path, padded: bool) -> None:
+    """Text columns whose usable values need no trimming are read as they are (no trim on every feature
+    query); one padded or blank value anywhere keeps the trim for its column: rows equal the copy's either way."""
+    cid, sid = ("' c2 '", "''") if padded else ("'c2'", "NULL")
+    rows = (
+        f"('c1', 's1', TIMESTAMP '2024-01-01 10:00', 'page_view'), ({cid}, {sid}, TIMESTAMP '2024-01-01 11:00', "
+        "' Add_To_Cart'), (' ', 's3', TIMESTAMP '2024-01-02 09:00', 'search')"  # blank id: set aside
+    )
+    path = tmp_path / "events.parquet"
+    con = duckdb.connect()
+    con.sql(
+        f"COPY (SELECT * FROM (VALUES {rows}) t(customer_id, session_id, timestamp, event_type)) "
+        f"TO '{path}' (FORMAT parquet)"
+    )
+    spec = load_config().inputs.events
+    got = []
+    for in_place in (True, False):
+        con = duckdb.connect()
+        report = duckdb_sql.load_table(con, "events", str(path), spec, None, in_place=in_place)
+        assert report.rejected == {"missing customer_id": 1}
+        got.append(con.sql("SELECT customer_id, session_id, event_type FROM events ORDER BY 1").fetchall())
+        if in_place:
+            sql = _view_sql(con)
+            assert ('"trim"(customer_id)' in sql) is padded and ('"trim"(session_id)' in sql) is padded
+            assert '"trim"(event_type)' in sql  # ' Add_To_Cart' is padded in both files
+    assert got[0] == got[1] == [("c1", "s1", "page_view"), ("c2", None, "add_to_cart")]

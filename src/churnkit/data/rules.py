@@ -52,6 +52,9 @@ class TableRules:
     unique: Check | None = None
     keep_other_columns: bool = False
     """Customers keep their source attributes (country, acquisition channel, ...) as they are."""
+    read_untrimmed: tuple[str, ...] = ()
+    """Text columns every feature query reads: where the table stays in its file, a column whose values
+    need no trimming is read as it is (one check while loading instead of a trim on every read)."""
 
     def column(self, name: str) -> ColumnRule | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -125,6 +128,7 @@ EVENTS = TableRules(
         ColumnRule("product_id", "text"),
     ),
     checks=(_ID_CHECK, *_TS_CHECKS, Check("event_type", "unparsed", "missing event_type")),
+    read_untrimmed=("customer_id", "event_type", "session_id"),
 )
 CUSTOMERS = TableRules(
     "customers",
