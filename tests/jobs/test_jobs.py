@@ -91,7 +91,7 @@ def test_the_score_job_frees_the_shop_it_loaded_before_the_pandas_conversion(sho
     exactly as with a shop the caller passes, which it leaves open."""
     import duckdb
 
-    import churnkit.features.build as build
+    import churnkit.features.training as training
     import churnkit.jobs.score as job
     from churnkit.data.shop import load_shop
     from churnkit.pipeline import train
@@ -112,7 +112,7 @@ def test_the_score_job_frees_the_shop_it_loaded_before_the_pandas_conversion(sho
             return False
         return True
 
-    to_frame = build.to_frame
+    to_frame = training.to_frame
 
     def spy(table, **kwargs):  # type: ignore[no-untyped-def]
         frame = to_frame(table, **kwargs)
@@ -121,7 +121,7 @@ def test_the_score_job_frees_the_shop_it_loaded_before_the_pandas_conversion(sho
         return frame
 
     monkeypatch.setattr(job, "load_shop", remember)
-    monkeypatch.setattr(build, "to_frame", spy)
+    monkeypatch.setattr(training, "to_frame", spy)  # where the snapshot converts the features
     own = job.score(cfg, model=model, out=tmp_path / "own.csv")
     assert own.data is shops[-1] and open_after_conversion == [False]
 
