@@ -85,9 +85,9 @@ def sessions_of(
             customer_events(events, base, as_of=as_of), session_gap_minutes=session_gap_minutes
         )
         return session_partials(gaps, ["customer_id", "gap_no"], as_of=as_of, windows=windows)
-    if not scalar(
-        events.filter(events.session_id.isnull()).count()
-    ):  # a filter: Parquet's null counts answer
+    # a filter, not an aggregate: Parquet's null counts answer it without reading the column
+    untagged_rows = events.filter(events.session_id.isnull()).count()
+    if not scalar(untagged_rows):
         tagged = customer_events(events, base, as_of=as_of)
         return session_partials(tagged, ["customer_id", "sid"], as_of=as_of, windows=windows)
     tagged = customer_events(events.filter(events.session_id.notnull()), base, as_of=as_of)
