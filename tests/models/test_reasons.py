@@ -318,6 +318,18 @@ def test_vectorised_reasons_match_the_row_by_row_definition(seed):
         assert got == expected, (k, threshold)
 
 
+def test_reason_combinations_are_numbered_in_the_order_met_even_when_their_key_would_overflow():
+    """Rows with the same reasons share one joined text: `_combinations` numbers them as they are met, by
+    folding the columns into one 64-bit key, or by sorting the rows when that key could overflow."""
+    from churnkit.models.reasons import _combinations
+
+    chosen = np.array([[3, 1, -1], [0, -1, -1], [3, 1, -1], [-1, -1, -1], [0, -1, -1], [3, 2, 0]])
+    for values in (chosen, np.where(chosen == 3, 2**62, chosen)):  # 2**62: the folded key overflows
+        combination, first = _combinations(values)
+        assert combination.tolist() == [0, 1, 0, 2, 1, 3]
+        assert first.tolist() == [0, 1, 3, 5]
+
+
 def test_never_phrased_features_are_those_no_phrase_covers():
     from churnkit.models.phrases import never_phrased
 

@@ -23,7 +23,7 @@ from churnkit.models.churn import ChurnClassifier
 from churnkit.models.clv import CLVRegressor
 from churnkit.models.reasons import btyd_reasons, top_reasons
 from churnkit.models.training_tables import btyd_columns, fit_btyd_recorded
-from churnkit.outputs import format_scores, next_purchase_dates
+from churnkit.outputs import date_text, format_scores, next_purchase_dates
 from churnkit.schema import BTYD_COLUMNS, KEYS, LABEL_COLUMNS, SCORE_COLUMNS
 from churnkit.segments import BehaviourClusters, RFMScorer, recommended_actions, risk_cuts, value_cuts
 
@@ -238,7 +238,7 @@ class ChurnkitModel:
         self.check_columns(features.columns)
         full, out = self._predict(features, reasons=True)
         if self.churn_ is None:
-            out["top_reasons"] = btyd_reasons(full).to_numpy(dtype=object)
+            out["top_reasons"] = btyd_reasons(full).array
         as_of = pd.to_datetime(full["as_of"])
         out["p_alive"] = full["p_alive"].to_numpy()
         out["expected_purchases"] = full["expected_purchases"].to_numpy()
@@ -304,7 +304,7 @@ class ChurnkitModel:
         out = pd.DataFrame(
             {
                 "customer_id": full["customer_id"].astype(str),
-                "as_of": pd.to_datetime(full["as_of"]).dt.date.astype(str),
+                "as_of": date_text(full["as_of"]),
             }
         )
         X = encoded = None
@@ -330,7 +330,7 @@ class ChurnkitModel:
         del encoded  # the reasons need only the contributions and the values: free the encoded inputs first
         if values is not None and columns is not None:
             contrib = pd.DataFrame(values[:, :-1], index=X.index, columns=columns[:-1], copy=False)
-            out["top_reasons"] = top_reasons(contrib, X, k=3).to_numpy()
+            out["top_reasons"] = top_reasons(contrib, X, k=3).array
         return full, out
 
     def required_columns(self) -> list[str]:

@@ -395,4 +395,9 @@ def _with_groups(
             return generic(v)
         return func(number, groups)
 
+    def of_number(v: float) -> str | None:
+        """``phrase`` of a float that is not NaN (the reasons phrase a million distinct numbers in one table)."""
+        return None if func is _never else func(v, groups)
+
+    phrase.of_number = of_number  # type: ignore[attr-defined]
     return phrase

@@ -29,6 +29,7 @@ from churnkit.models.phrases import (
     phraser,
     readable_name,
 )
+from churnkit.outputs import coded_text
 
 __all__ = ["NEVER_A_REASON", "NO_SIGNAL", "btyd_reasons", "phrase", "readable_name", "top_reasons"]
 # NEVER_A_REASON, NO_SIGNAL, phrase and readable_name are re-exported: the reasons' public vocabulary.
@@ -101,16 +102,41 @@ def top_reasons(
 
     # a feature never phrased (e.g. T, total_spend) is skipped wherever it ranks: it is no candidate at all
     silent = np.array([never_phrased(f, spec) for f in features], dtype=bool)
-    out = np.full(n, NO_SIGNAL, dtype=object)
+    texts = _Texts()
+    chosen = np.full((n, k), -1, dtype=np.int64)  # per row, the numbers of its reasons' texts; -1: none
     rows = np.arange(n)
     m = min(p, k + _EXTRA_CANDIDATES)
     while len(rows):
-        texts, unsettled = _reasons_pass(contrib, silent, rows, m, k, min_contribution, phrasers, column)
+        kept, unsettled = _reasons_pass(
+            contrib, silent, rows, m, k, min_contribution, phrasers, column, texts
+        )
         done = ~unsettled
-        out[rows[done]] = texts[done]
+        chosen[rows[done]] = kept[done]
         rows = rows[unsettled]
         m = min(p, 4 * m)  # with every feature a candidate (m = p) each row is settled
-    return pd.Series(out, index=contributions.index, name="top_reasons", dtype="str")
+    return pd.Series(_joined(chosen, texts.texts), index=contributions.index, name="top_reasons")
+
+
+class _Texts:
+    """The distinct reason texts met so far, numbered in the order met, with the number of each one's family
+    (what makes two reasons the same, `family`), worked out once per text."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.families: list[int] = []
+        self._numbers: dict[str, int] = {}
+        self._family_numbers: dict[str | None, int] = {}
+
+    def number(self, text: str | None) -> int:
+        """The number of ``text`` (-1 for no text)."""
+        if text is None:
+            return -1
+        i = self._numbers.get(text)
+        if i is None:
+            i = self._numbers[text] = len(self.texts)
+            self.texts.append(text)
+            self.families.append(self._family_numbers.setdefault(family(text), len(self._family_numbers)))
+        return i
 
 
 def _candidates(
@@ -147,17 +173,17 @@ def _reasons_pass(
     min_contribution: float,
     phrasers: list[Callable[[Any], str | None]],
     column: Callable[[int], np.ndarray],
+    texts: _Texts,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The reasons of ``rows`` from their top ``m`` candidates, and which rows those cannot settle."""
+    """The reasons of ``rows`` from their top ``m`` candidates (their texts' numbers, `_kept_numbers`), and
+    which rows those cannot settle."""
     n = len(rows)
     cand, next_best = _candidates(contrib, silent, rows, m)
     picked = contrib[rows[:, None], cand]
     picked = np.where(np.isnan(picked) | silent[cand], -np.inf, picked)
     valid = picked > min_contribution  # a prefix of each row, as the candidates are sorted
 
-    texts = np.full(n * m, None, dtype=object)
-    codes = np.full(n * m, -1, dtype=np.int64)  # the phrase's family as a number; -1: no text
-    family_ids: dict[str, int] = {}
+    numbers = np.full(n * m, -1, dtype=np.int64)  # the text's number; -1: no text
     positions = np.flatnonzero(valid)  # row-major: row by row
     of_feature = cand.ravel()[positions]
     if contrib.shape[1] <= np.iinfo(np.int16).max:  # a stable sort of 16-bit keys is a radix sort: 10x faster
@@ -169,18 +195,19 @@ def _reasons_pass(
     for a, b in zip(starts, ends, strict=True):
         where = by_feature[a:b]
         j = features_of[a]
-        texts[where], codes[where] = _phrase_values(phrasers[j], column(j)[rows[where // m]], family_ids)
-    texts, codes = texts.reshape(n, m), codes.reshape(n, m)
+        numbers[where] = _phrase_values(phrasers[j], column(j)[rows[where // m]], texts)
+    numbers = numbers.reshape(n, m)
     # a value that is no churn reason (no text) is skipped; a phrase of a family already given is a repeat
-    valid &= codes >= 0
-    keep = valid & ~_repeats(np.where(valid, codes, -1 - np.arange(m)))
+    valid &= numbers >= 0
+    families = np.asarray([*texts.families, -1], dtype=np.int64)  # number -1 (no text) picks the last entry
+    keep = valid & ~_repeats(np.where(valid, families[numbers], -1 - np.arange(m)))
     keep &= np.cumsum(keep, axis=1) <= k
 
     # rows the candidates cannot settle: a tie at the cut, or too few distinct phrases among them
     last = picked[:, -1] > min_contribution
     unsettled = last & (next_best >= picked[:, -1])
     unsettled |= (keep.sum(axis=1) < k) & last & (next_best > min_contribution)
-    return _join_kept(texts, keep, k), unsettled
+    return _kept_numbers(numbers, keep, k), unsettled
 
 
 def _repeats(keys: np.ndarray) -> np.ndarray:
@@ -192,39 +219,63 @@ def _repeats(keys: np.ndarray) -> np.ndarray:
     return repeat
 
 
-def _join_kept(texts: np.ndarray, keep: np.ndarray, k: int) -> np.ndarray:
-    """Per row, the kept texts (at most k, in column order) joined by "; ", or NO_SIGNAL."""
-    n = texts.shape[0]
-    count = keep.sum(axis=1)
-    slots = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # kept columns first, in order
-    out = np.full(n, NO_SIGNAL, dtype=object)
-    first = count >= 1
-    out[first] = texts[first, slots[first, 0]]
-    for i in range(1, min(k, texts.shape[1])):
-        more = count > i
-        out[more] = out[more] + "; " + texts[more, slots[more, i]]
-    return out
+def _kept_numbers(numbers: np.ndarray, keep: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the kept entries (at most k, in column order), then -1 up to k columns."""
+    n, m = numbers.shape
+    slots = np.argsort(~keep, axis=1, kind="stable")[:, : min(k, m)]  # kept columns first, in order
+    kept = np.take_along_axis(numbers, slots, axis=1)
+    kept[np.arange(slots.shape[1]) >= keep.sum(axis=1)[:, None]] = -1
+    if kept.shape[1] < k:
+        kept = np.hstack([kept, np.full((n, k - kept.shape[1]), -1, dtype=kept.dtype)])
+    return kept
 
 
-def _phrase_values(
-    phraser: Callable[[Any], str | None], vals: np.ndarray, family_ids: dict[str, int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """The phrase of each value and its family's number in ``family_ids`` (added as met; -1 for no phrase),
-    calling the phraser once per distinct value (missing values phrased as they are)."""
+def _joined(chosen: np.ndarray, texts: list[str]) -> pd.api.extensions.ExtensionArray:
+    """Each row's texts (numbers in ``chosen``, -1 for none) joined by "; ", or NO_SIGNAL, as a ``str`` array.
+
+    Rows with the same reasons share one joined string: the distinct combinations are numbered (`_combinations`),
+    each joined once, and the column is built from those in Arrow.
+    """
+    combination, first = _combinations(chosen)
+    joined = ["; ".join([texts[i] for i in row if i >= 0]) or NO_SIGNAL for row in chosen[first].tolist()]
+    return coded_text(joined, combination)
+
+
+def _combinations(chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The number of each row's combination of values (numbered in the order met) and each combination's first
+    row: the columns folded in one at a time, each fold one hash factorisation of a 64-bit key."""
+    n = chosen.shape[0]
+    width = int(chosen.max(initial=-1)) + 2  # values -1 … max, shifted to 0 … width - 1
+    code = np.zeros(n, dtype=np.int64)
+    if (
+        n and width > np.iinfo(np.int64).max // n
+    ):  # the folded key could overflow: one sort of the rows instead
+        _, first, code = np.unique(chosen, axis=0, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")
+        return np.argsort(order)[code.ravel()], first[order]
+    for i in range(chosen.shape[1]):
+        code = pd.factorize(code * width + (chosen[:, i] + 1))[0]
+    # numbered in the order met: a row starts a combination where its number exceeds every earlier one
+    first = np.flatnonzero(np.r_[True, code[1:] > np.maximum.accumulate(code)[:-1]]) if n else code
+    return code, first
+
+
+def _phrase_values(phraser: Callable[[Any], str | None], vals: np.ndarray, texts: _Texts) -> np.ndarray:
+    """The number (`_Texts`) of each value's phrase, calling the phraser once per distinct value (missing
+    values phrased as they are)."""
     codes, uniques = pd.factorize(vals, use_na_sentinel=True)
-    texts = [phraser(u) for u in _python_scalars(uniques)]
+    of_number = getattr(phraser, "of_number", None)  # a built-in phrase: no missing-value test per number
+    if of_number is not None and isinstance(uniques, np.ndarray) and uniques.dtype.kind in "fiu":
+        numbers = [texts.number(of_number(u)) for u in uniques.astype(np.float64).tolist()]
+    else:
+        numbers = [texts.number(phraser(u)) for u in _python_scalars(uniques)]
     missing = codes == -1
     if missing.any():
         first = vals[np.argmax(missing)]
-        texts.append(phraser(first.item() if isinstance(first, np.generic) else first))
+        numbers.append(texts.number(phraser(first.item() if isinstance(first, np.generic) else first)))
     else:
-        texts.append(None)
-    table = np.array(texts, dtype=object)
-    fams = np.array(
-        [-1 if t is None else family_ids.setdefault(family(t), len(family_ids)) for t in texts],
-        dtype=np.int64,
-    )
-    return table[codes], fams[codes]  # code -1 (missing) picks the last entry
+        numbers.append(-1)
+    return np.asarray(numbers, dtype=np.int64)[codes]  # code -1 (missing) picks the last entry
 
 
 def _python_scalars(uniques: Any) -> list[Any]:
