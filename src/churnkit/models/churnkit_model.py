@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -170,7 +172,7 @@ class ChurnkitModel:
         # --- the base at D as the model scores it: the tier cuts and the drift reference come from it ---
         from churnkit.monitoring.drift import fit_reference
 
-        full, pred = self._predict(base)
+        full, pred, _ = self._predict(base)
         self.drift_reference_ = fit_reference(self, full, pred["churn_probability"])
         self._fit_tiers(full, pred)
         return self
@@ -236,9 +238,16 @@ class ChurnkitModel:
     def score_features(self, features: pd.DataFrame) -> pd.DataFrame:
         """Score a feature table row by row (the same result in one batch or many, e.g. on Spark)."""
         self.check_columns(features.columns)
-        full, out = self._predict(features, reasons=True)
-        if self.churn_ is None:
-            out["top_reasons"] = btyd_reasons(full).array
+        full, out, reasons = self._predict(features, reasons=True)
+        # the reasons (mostly single-threaded Python) are worked out on the second core meanwhile
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnkit-reasons") as pool:
+            pending = pool.submit(reasons or (lambda: btyd_reasons(full)))
+            self._score_columns(full, out)
+            out["top_reasons"] = pending.result().array
+        return format_scores(out[list(SCORE_COLUMNS)])
+
+    def _score_columns(self, full: pd.DataFrame, out: pd.DataFrame) -> None:
+        """Add to ``out`` (churn probability and CLV per row of ``full``) every score column but the reasons."""
         as_of = pd.to_datetime(full["as_of"])
         out["p_alive"] = full["p_alive"].to_numpy()
         out["expected_purchases"] = full["expected_purchases"].to_numpy()
@@ -279,7 +288,6 @@ class ChurnkitModel:
         out["risk_tier"] = actions["risk_tier"].to_numpy()
         out["recommended_action"] = actions["recommended_action"].to_numpy()
         out["expected_saved_value"] = out["churn_probability"] * out["predicted_clv"] * self.save_rate
-        return format_scores(out[list(SCORE_COLUMNS)])
 
     def check_columns(self, columns: Any) -> None:
         """ModelError naming the feature columns the model needs that ``columns`` lacks (a pandas or Spark
@@ -292,8 +300,11 @@ class ChurnkitModel:
                 + " (was the model trained with events/customers tables that are not given now?)"
             )
 
-    def _predict(self, features: pd.DataFrame, *, reasons: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Features + BTYD outputs, and the churn probability and H-day CLV of the champion model.
+    def _predict(
+        self, features: pd.DataFrame, *, reasons: bool = False
+    ) -> tuple[pd.DataFrame, pd.DataFrame, Callable[[], pd.Series] | None]:
+        """Features + BTYD outputs, the churn probability and H-day CLV of the champion model, and (with
+        ``reasons`` and a boosted churn model) the call that gives ``top_reasons``.
 
         With ``reasons`` the boosted model's churn probability comes from its per-feature contributions
         (their sum is the log-odds), which also give ``top_reasons``: one pass over the trees, not two.
@@ -328,10 +339,10 @@ class ChurnkitModel:
         else:
             out["predicted_clv"] = (full["expected_purchases"] * full["expected_spend"]).to_numpy()
         del encoded  # the reasons need only the contributions and the values: free the encoded inputs first
-        if values is not None and columns is not None:
-            contrib = pd.DataFrame(values[:, :-1], index=X.index, columns=columns[:-1], copy=False)
-            out["top_reasons"] = top_reasons(contrib, X, k=3).array
-        return full, out
+        if values is None or columns is None:
+            return full, out, None
+        contrib = pd.DataFrame(values[:, :-1], index=X.index, columns=columns[:-1], copy=False)
+        return full, out, partial(top_reasons, contrib, X, k=3)
 
     def required_columns(self) -> list[str]:
         """The feature columns a table to score must have."""
