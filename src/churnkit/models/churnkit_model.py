@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -238,10 +237,12 @@ class ChurnkitModel:
     def score_features(self, features: pd.DataFrame) -> pd.DataFrame:
         """Score a feature table row by row (the same result in one batch or many, e.g. on Spark)."""
         self.check_columns(features.columns)
-        full, out, reasons = self._predict(features, reasons=True)
-        # the reasons (mostly single-threaded Python) are worked out on the second core meanwhile
+        # the reasons (mostly single-threaded Python) are worked out in a worker thread, on the second core,
+        # while the CLV and the other score columns are computed
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnkit-reasons") as pool:
-            pending = pool.submit(reasons or (lambda: btyd_reasons(full)))
+            full, out, pending = self._predict(features, reasons=pool)
+            if pending is None:
+                pending = pool.submit(btyd_reasons, full)
             self._score_columns(full, out)
             out["top_reasons"] = pending.result().array
         return format_scores(out[list(SCORE_COLUMNS)])
@@ -301,10 +302,10 @@ class ChurnkitModel:
             )
 
     def _predict(
-        self, features: pd.DataFrame, *, reasons: bool = False
-    ) -> tuple[pd.DataFrame, pd.DataFrame, Callable[[], pd.Series] | None]:
+        self, features: pd.DataFrame, *, reasons: ThreadPoolExecutor | None = None
+    ) -> tuple[pd.DataFrame, pd.DataFrame, Future[pd.Series] | None]:
         """Features + BTYD outputs, the churn probability and H-day CLV of the champion model, and (with
-        ``reasons`` and a boosted churn model) the call that gives ``top_reasons``.
+        ``reasons`` and a boosted churn model) ``top_reasons`` as they are worked out in that pool.
 
         With ``reasons`` the boosted model's churn probability comes from its per-feature contributions
         (their sum is the log-odds), which also give ``top_reasons``: one pass over the trees, not two.
@@ -322,12 +323,14 @@ class ChurnkitModel:
         if self.churn_ is not None or self.clv_ is not None:
             # the models read their columns by name: no copy of the inputs unless a name is repeated
             X = full if full.columns.is_unique else full[self.input_columns_]
-        values = columns = None
+        pending = None
         if self.churn_ is not None:
-            if reasons:
+            if reasons is not None:
                 method = self.btyd_settings.get("reasons", "path")
                 encoded = self.churn_._encode(X)
                 values, columns = self.churn_.contribution_values(X, method=method, encoded=encoded)
+                contrib = pd.DataFrame(values[:, :-1], index=X.index, columns=columns[:-1], copy=False)
+                pending = reasons.submit(top_reasons, contrib, X, k=3)
                 out["churn_probability"] = self.churn_.probability(ChurnClassifier.margin_of(values))
             else:
                 out["churn_probability"] = self.churn_.predict_proba(X)
@@ -338,11 +341,7 @@ class ChurnkitModel:
             out["predicted_clv"] = self.clv_.predict(X, encoded=encoded if same_inputs else None)
         else:
             out["predicted_clv"] = (full["expected_purchases"] * full["expected_spend"]).to_numpy()
-        del encoded  # the reasons need only the contributions and the values: free the encoded inputs first
-        if values is None or columns is None:
-            return full, out, None
-        contrib = pd.DataFrame(values[:, :-1], index=X.index, columns=columns[:-1], copy=False)
-        return full, out, partial(top_reasons, contrib, X, k=3)
+        return full, out, pending
 
     def required_columns(self) -> list[str]:
         """The feature columns a table to score must have."""

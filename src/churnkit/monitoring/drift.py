@@ -11,6 +11,7 @@ Rules of thumb: below 0.1 stable, 0.1–0.2 some shift, above 0.2 a shift worth 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -90,6 +91,15 @@ def _shares(counts: np.ndarray) -> list[float]:
 
 def psi(reference: dict[str, Any], frame: pd.DataFrame) -> pd.Series:
     """PSI of every reference column present in ``frame``, largest first (NaN for an empty frame)."""
+    return _largest_first(_psi_values(reference, frame))
+
+
+def _largest_first(values: dict[str, float]) -> pd.Series:
+    return pd.Series(values, name="psi", dtype=float).sort_values(ascending=False)
+
+
+def _psi_values(reference: dict[str, Any], frame: pd.DataFrame) -> dict[str, float]:
+    """`psi` as a dict in the reference's column order."""
     values: dict[str, float] = {}
     for col, ref in reference.items():
         if col not in frame.columns:
@@ -107,7 +117,7 @@ def psi(reference: dict[str, Any], frame: pd.DataFrame) -> pd.Series:
         new = np.maximum(counts / counts.sum(), _EPS)
         old = np.maximum(np.asarray(ref["shares"], dtype=float), _EPS)
         values[col] = float(np.sum((new - old) * np.log(new / old)))
-    return pd.Series(values, name="psi", dtype=float).sort_values(ascending=False)
+    return values
 
 
 def fit_reference(model: Any, base: pd.DataFrame, churn_probability: Any) -> dict[str, Any]:
@@ -140,14 +150,20 @@ def score_and_drift(model: Any, data: Any, *, as_of: Any = None) -> tuple[pd.Dat
 
 def score_features_and_drift(model: Any, features: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series | None]:
     """`score_and_drift` of a feature table (``model.features``): its scores and their PSI."""
-    scores = model.score_features(features)
     reference = getattr(model, "drift_reference_", None)
     if not reference:
-        return scores, None
-    frame = features.reset_index(drop=True)
-    for col in SCORED:
-        frame[col] = scores[col].to_numpy()
-    return scores, psi(reference, frame)
+        return model.score_features(features), None
+    # the inputs' PSI is worked out in a worker thread while the model scores (single-threaded steps of the
+    # scoring leave the second core free); the score columns' PSI is read from the score table itself
+    inputs = {col: ref for col, ref in reference.items() if col not in SCORED}
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnkit-drift") as pool:
+        of_inputs = pool.submit(_psi_values, inputs, features)
+        scores = model.score_features(features)
+        values = {
+            **of_inputs.result(),
+            **_psi_values({c: reference[c] for c in SCORED if c in reference}, scores),
+        }
+    return scores, _largest_first({col: values[col] for col in reference if col in values})
 
 
 def drift_message(
