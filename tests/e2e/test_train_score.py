@@ -342,6 +342,6 @@ def test_per_target_champions_reach_the_run_and_the_model(shop, tmp_path):
     assert model.champions_ == {"churn": "btyd", "clv": "boosted"}
     assert model.churn_ is None and model.clv_ is not None
     data = load_shop(str(shop["transactions"]))
-    full, out = model._predict(model.features(data, as_of=pd.Timestamp(run["test_as_of"]).date()))
+    full, out, _ = model._predict(model.features(data, as_of=pd.Timestamp(run["test_as_of"]).date()))
     np.testing.assert_allclose(out["churn_probability"], full["p_no_purchase"])  # BTYD's own P(no purchase)
     np.testing.assert_allclose(out["predicted_clv"], model.clv_.predict(full[model.input_columns_]))

@@ -53,7 +53,7 @@ def test_scores_take_the_churn_probability_from_the_reasons_contributions(sample
     import numpy as np
 
     model, scores = sample_result.model, sample_result.scores
-    full, _ = model._predict(_base_features(sample_result))
+    full, _, _ = model._predict(_base_features(sample_result))
     np.testing.assert_allclose(  # the scores file holds probabilities to 4 decimals (churnkit.outputs)
         scores["churn_probability"].to_numpy(),
         model.churn_.predict_proba(full[model.input_columns_]).round(4),
