@@ -282,6 +282,20 @@ def test_path_contributions_follow_lightgbms_leaves_bit_for_bit(churn_model, fut
     assert (got[:, -1] == attribution._forest(booster).bias).all()
 
 
+def test_the_flattened_trees_are_worked_out_once_per_booster(churn_model, future, monkeypatch):
+    """A served model scores request after request with one booster: its trees are flattened once."""
+    from churnkit.models import attribution
+
+    calls = []
+    flatten = attribution._forest
+    monkeypatch.setattr(attribution, "_forest", lambda b: calls.append(b) or flatten(b))
+    monkeypatch.setattr(attribution, "_FORESTS", attribution.weakref.WeakKeyDictionary())
+    enc = churn_model._encode(future[FEATURES].iloc[:50])
+    first = attribution.path_contributions(churn_model.booster_, enc)
+    np.testing.assert_array_equal(attribution.path_contributions(churn_model.booster_, enc), first)
+    assert calls == [churn_model.booster_]
+
+
 @pytest.mark.parametrize("zero_as_missing", [False, True])
 def test_the_walk_finds_lightgbms_leaf_for_every_kind_of_split(zero_as_missing):
     """Numeric splits with each missing type and default side, and categorical ones: a model trained on
