@@ -134,7 +134,7 @@ def compare_reasons(model, features, n: int = REASONS_SAMPLE) -> dict:  # type: 
     """TreeSHAP against path attribution on the first ``n`` customers: time and agreement (not timed above)."""
     import numpy as np
 
-    full, _ = model._predict(features.iloc[:n])
+    full, _, _ = model._predict(features.iloc[:n])
     X = full[model.input_columns_]
     timed = {}
     values = {}
