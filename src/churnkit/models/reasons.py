@@ -247,9 +247,7 @@ def _combinations(chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = chosen.shape[0]
     width = int(chosen.max(initial=-1)) + 2  # values -1 … max, shifted to 0 … width - 1
     code = np.zeros(n, dtype=np.int64)
-    if (
-        n and width > np.iinfo(np.int64).max // n
-    ):  # the folded key could overflow: one sort of the rows instead
+    if n and width > np.iinfo(np.int64).max // n:  # the folded key could overflow: sort the rows instead
         _, first, code = np.unique(chosen, axis=0, return_index=True, return_inverse=True)
         order = np.argsort(first, kind="stable")
         return np.argsort(order)[code.ravel()], first[order]
