@@ -156,3 +156,13 @@ def test_events_at_the_same_instant_share_a_session(tx_table, event_table):
     assert (got["sessions"] == 2).all()
     assert (got["cart_abandonment_rate"] == 1.0).all()  # one session with a cart, no purchase
     assert (got["add_to_carts_90d"] == 1).all()
+
+
+@pytest.mark.parametrize("windows", [(30,), (30, 90, 365), (365, 90, 180, 30)])
+def test_windowed_event_counts_for_any_number_and_order_of_windows(tables, windows):
+    """Two window counts share one packed sum per event kind: an odd last window and any order unpack right."""
+    tx, ev = tables
+    a = build_features(tx, ev, as_of=D, windows=windows).to_pandas().set_index("customer_id").loc["a"]
+    for name in ("sessions", "product_views", "searches", "add_to_carts"):
+        for w in windows:
+            assert a[f"{name}_{w}d"] == EXPECTED_A[f"{name}_{w}d"], (name, w)
