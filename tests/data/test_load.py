@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -364,6 +366,52 @@ def test_the_engine_has_a_memory_limit_and_its_own_spill_folder(tmp_path):
     assert big[0] == 3_000_000
     with pytest.raises(ConfigError, match="memory_limit"):
         load_config(None, **{"duckdb.memory_limit": "lots"})
+
+
+_HOLD_A_CONNECTION = """
+import sys, time
+from churnkit.config import DuckDBConfig
+from churnkit.data.load import engine_connection, spill_directory
+con = engine_connection(DuckDBConfig(temp_directory=sys.argv[1]))
+print(spill_directory(con), flush=True)
+time.sleep(600)
+"""
+
+
+def _process_holding_a_connection(spill: Path) -> tuple[subprocess.Popen, Path]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_A_CONNECTION, str(spill)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    return proc, Path(proc.stdout.readline().strip())
+
+
+def test_a_spill_folder_a_killed_process_left_goes_with_the_next_connection(tmp_path):
+    """SIGKILL runs no clean-up: the folder stays until the next connection finds its lock free. A running
+    process's folder (its lock held) and a folder without a lock file (an older version's) are kept."""
+    from churnkit.config import DuckDBConfig
+    from churnkit.data.load import engine_connection, spill_directory
+
+    spill = tmp_path / "spill"
+    killed, left = _process_holding_a_connection(spill)
+    running, in_use = _process_holding_a_connection(spill)
+    try:
+        killed.kill()
+        killed.wait(timeout=30)
+        assert left.is_dir() and in_use.is_dir()
+        unlocked = spill / "churnkit-duckdb-older"
+        unlocked.mkdir()
+        con = engine_connection(DuckDBConfig(temp_directory=str(spill)))
+        assert not left.exists()
+        assert in_use.is_dir() and unlocked.is_dir()
+        assert Path(spill_directory(con)).is_dir()
+        assert sorted(p.name for p in spill.iterdir()) == sorted(
+            [in_use.name, unlocked.name, Path(spill_directory(con)).name]
+        )
+    finally:
+        for proc in (killed, running):
+            proc.kill()
+            proc.wait(timeout=30)
 
 
 @pytest.fixture

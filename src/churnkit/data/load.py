@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import shutil
 import tempfile
 import weakref
@@ -208,21 +209,82 @@ def engine_connection(settings: DuckDBConfig | None = None) -> duckdb.DuckDBPyCo
 
     DuckDB's default limit is 80 % of RAM; with a limit it spills sorts, joins and aggregates to disk
     instead. The folder is made under ``settings.temp_directory`` (default: the system temp folder) and
-    removed when the connection is closed and collected, or at exit.
+    removed when the connection is closed and collected, or at exit; folders there that killed processes
+    left are removed on the way (`remove_stale_spill_folders`).
     """
     settings = settings or DuckDBConfig()
     parent = settings.temp_directory
     if parent is not None:
         Path(parent).mkdir(parents=True, exist_ok=True)
-    spill = tempfile.mkdtemp(prefix="churnkit-duckdb-", dir=parent)
+    spill, lock = _new_spill_folder(parent)
+    remove_stale_spill_folders(Path(spill).parent)
     try:
         con = duckdb.connect(config={"memory_limit": settings.memory_limit, "temp_directory": spill})
     except duckdb.Error as e:
-        shutil.rmtree(spill, ignore_errors=True)
+        _release_folder(spill, lock)
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ConfigError(f"invalid duckdb settings: {first}") from None
-    weakref.finalize(con, shutil.rmtree, spill, ignore_errors=True)
+    weakref.finalize(con, _release_folder, spill, lock)
     return con
+
+
+SPILL_PREFIX = "churnkit-duckdb-"
+_SPILL_LOCK = ".churnkit-lock"
+
+
+def _new_spill_folder(parent: str | None) -> tuple[str, int | None]:
+    """A new spill folder and the descriptor that holds its lock while it is open (None where the platform
+    or file system has no locks: the folder is then never taken for stale). The folder gets its name only
+    once locked, so no other process can take it for stale in between."""
+    making = Path(tempfile.mkdtemp(prefix=".churnkit-new-", dir=parent))
+    fd: int | None = None
+    try:
+        import fcntl
+
+        fd = os.open(making / _SPILL_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (ImportError, OSError):  # Windows, or a file system without flock
+        if fd is not None:
+            os.close(fd)
+        fd = None
+    spill = making.with_name(SPILL_PREFIX + making.name.removeprefix(".churnkit-new-"))
+    making.rename(spill)
+    return str(spill), fd
+
+
+def _release_folder(folder: str, lock: int | None) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    if lock is not None:
+        os.close(lock)
+
+
+def remove_stale_spill_folders(parent: Path) -> list[Path]:
+    """Remove the spill folders in ``parent`` that no process holds any more; return them.
+
+    A connection's folder goes with the connection or at exit, but a killed process (SIGKILL, the OOM
+    killer, a lost machine) leaves it, with any spilled files in it. Each folder holds a lock (``flock``)
+    for its process's lifetime, so a folder whose lock can be taken belongs to no running process, whatever
+    its process id or container. Folders without the lock file (made by older versions) are left alone.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        return []
+    removed = []
+    for folder in parent.glob(SPILL_PREFIX + "*"):
+        try:
+            fd = os.open(folder / _SPILL_LOCK, os.O_RDWR)
+        except OSError:  # no lock file, or not ours to open
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held: its process is running
+            os.close(fd)
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(fd)
+        removed.append(folder)
+    return removed
 
 
 def _apply_settings(con: duckdb.DuckDBPyConnection, settings: DuckDBConfig) -> None:
