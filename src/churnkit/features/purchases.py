@@ -93,32 +93,24 @@ def purchase_features(
     transactions: ir.Table, *, as_of: dt.date, windows: Sequence[int], channels: Sequence[str]
 ) -> ir.Table:
     """One row per customer in the base: every rfm/purchase/returns feature plus ``last_purchase_ts``."""
-    t = history(transactions, as_of)
     d = date_lit(as_of)
     channel_cols = {f"_ch_{i}": c for i, c in enumerate(channels)}
 
-    # One pass over the rows: order-day pieces (an order spanning midnight gives two pieces).
-    piece_aggs: dict[str, ir.Value] = {
-        "amount": t.amount.sum(),
-        "last_ts": t.timestamp.max(),
-    }
-    for col, channel in channel_cols.items():
-        piece_aggs[col] = flag(t.channel == channel).max()
-    pieces = t.group_by("customer_id", "order_id", "is_return", "day").agg(**piece_aggs)
-
-    # Purchase days: the lifetimes grain (daily purchase totals).
-    daily = (
-        pieces.filter(~pieces.is_return)
-        .group_by("customer_id", "day")
-        .agg(amount=pieces.amount.sum(), last_ts=pieces.last_ts.max())
+    # Purchase days: the lifetimes grain (daily purchase totals), and orders (purchase and return orders
+    # apart; an order's day is its first day). Each is one grouping of the rows, each from its own scan:
+    # not both from one grouping by (customer, order, is_return, day), which DuckDB would keep whole between
+    # the two (on 5M rows that took twice the CPU time of the whole query without it).
+    bought = transactions.filter((transactions.timestamp < day_start(as_of)) & ~transactions.is_return)
+    daily = bought.group_by("customer_id", day=bought.timestamp.date()).agg(
+        amount=bought.amount.sum(), last_ts=bought.timestamp.max()
     )
     per_day = _per_customer_days(daily, gaps=True)
 
-    # Orders (purchase and return orders apart); an order's day is its first day.
-    orders = pieces.group_by("customer_id", "order_id", "is_return").agg(
-        amount=pieces.amount.sum(),
-        day=pieces.day.min(),
-        **{col: pieces[col].max() for col in channel_cols},
+    t = history(transactions, as_of)
+    orders = t.group_by("customer_id", "order_id", "is_return").agg(
+        amount=t.amount.sum(),
+        day=t.day.min(),
+        **{col: flag(t.channel == channel).max() for col, channel in channel_cols.items()},
     )
     buy = ~orders.is_return
 
