@@ -31,10 +31,14 @@ def history(transactions: ir.Table, as_of: dt.date) -> ir.Table:
     return t.mutate(day=t.timestamp.date())
 
 
+def purchases_before(transactions: ir.Table, as_of: dt.date) -> ir.Table:
+    """Purchase rows (not returns) strictly before ``as_of`` 00:00."""
+    return transactions.filter((transactions.timestamp < day_start(as_of)) & ~transactions.is_return)
+
+
 def customer_base(transactions: ir.Table, as_of: dt.date) -> ir.Table:
     """customer_id of every customer with at least one purchase before ``as_of``."""
-    t = transactions.filter((transactions.timestamp < day_start(as_of)) & ~transactions.is_return)
-    return t.select("customer_id").distinct()
+    return purchases_before(transactions, as_of).select("customer_id").distinct()
 
 
 def _per_customer_days(daily: ir.Table, *, gaps: bool) -> ir.Table:
@@ -100,7 +104,7 @@ def purchase_features(
     # apart; an order's day is its first day). Each is one grouping of the rows, each from its own scan:
     # not both from one grouping by (customer, order, is_return, day), which DuckDB would keep whole between
     # the two (on 5M rows that took twice the CPU time of the whole query without it).
-    bought = transactions.filter((transactions.timestamp < day_start(as_of)) & ~transactions.is_return)
+    bought = purchases_before(transactions, as_of)
     daily = bought.group_by("customer_id", day=bought.timestamp.date()).agg(
         amount=bought.amount.sum(), last_ts=bought.timestamp.max()
     )
