@@ -207,3 +207,22 @@ def test_parquet_events_in_place_trim_only_the_columns_that_need_it(tmp_path: Pa
             assert ('"trim"(customer_id)' in sql) is padded and ('"trim"(session_id)' in sql) is padded
             assert '"trim"(event_type)' in sql  # ' Add_To_Cart' is padded in both files
     assert got[0] == got[1] == [("c1", "s1", "page_view"), ("c2", None, "add_to_cart")]
+
+
+@pytest.mark.parametrize("case", ["transactions, mixed faults", "events", "parquet events in place"])
+def test_many_shared_hashes_go_through_a_subquery_with_the_same_copies_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """The rows whose hash is shared are found by a list of the hashes (up to `_LISTED_HASHES` of them) or,
+    above it, by a subquery: the same copies go either way."""
+
+    def load(folder: Path) -> tuple:
+        if case == "parquet events in place":
+            return tuple(_load_parquet(folder)[1:])
+        return _load(folder, *CASES[case])
+
+    listed = load(tmp_path / "listed")
+    monkeypatch.setattr(duckdb_sql, "_LISTED_HASHES", 0)
+    joined = load(tmp_path / "joined")
+    assert listed == joined
+    assert listed[0]["duplicates_dropped"] >= 1
